@@ -1,0 +1,36 @@
+# `make demo` and `make test` set everything up themselves: they create or reuse .venv and install
+# the pinned dependencies of requirements.lock (torch 2.13.0 is a CPU wheel on local disk).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dc2kit-installed
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: setup test lint format demo clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check dc2kit tests
+	$(BIN)/ruff format --check dc2kit tests
+
+format: $(STAMP)
+	$(BIN)/ruff format dc2kit tests
+	$(BIN)/ruff check --fix dc2kit tests
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/dc2kit info --preset paper --size 512x384
+	$(BIN)/dc2kit info --preset mobile --size 512x384
+	$(BIN)/dc2kit forward --preset mobile --size 512x384
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

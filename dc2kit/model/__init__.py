@@ -1,0 +1,68 @@
+"""DC² in PyTorch: kernel-prediction op, DRBNet refiner, ASPP fusion, presets, defocus maps."""
+
+from dc2kit.model.dc2 import (
+    PRESETS,
+    DC2Config,
+    DC2Net,
+    DC2Output,
+    ScaleOutput,
+    load_dc2,
+    preset_config,
+    read_dc2_config,
+    save_dc2,
+)
+from dc2kit.model.defocus import (
+    all_in_focus,
+    defocus_map,
+    defocus_pyramid,
+    focus_disparity_at,
+    lens_blur_strength,
+)
+from dc2kit.model.drbnet import (
+    DRBNet,
+    RefinerConfig,
+    load_drbnet_checkpoint,
+    load_drbnet_state_dict,
+)
+from dc2kit.model.errors import (
+    CheckpointError,
+    ConfigError,
+    DefocusError,
+    InputShapeError,
+    ModelError,
+)
+from dc2kit.model.fusion import ASPP_TABLE, ASPPFusion, FusionConfig
+from dc2kit.model.kernel_predict import FORMULATIONS, kernel_predict
+from dc2kit.model.radial import radial_mask
+
+__all__ = [
+    "ASPP_TABLE",
+    "FORMULATIONS",
+    "PRESETS",
+    "ASPPFusion",
+    "CheckpointError",
+    "ConfigError",
+    "DC2Config",
+    "DC2Net",
+    "DC2Output",
+    "DRBNet",
+    "DefocusError",
+    "FusionConfig",
+    "InputShapeError",
+    "ModelError",
+    "RefinerConfig",
+    "ScaleOutput",
+    "all_in_focus",
+    "defocus_map",
+    "defocus_pyramid",
+    "focus_disparity_at",
+    "kernel_predict",
+    "lens_blur_strength",
+    "load_dc2",
+    "load_drbnet_checkpoint",
+    "load_drbnet_state_dict",
+    "preset_config",
+    "radial_mask",
+    "read_dc2_config",
+    "save_dc2",
+]

@@ -1,0 +1,161 @@
+"""The kernel-prediction operator ("FAC" in DRBNet), registered as one named torch operator.
+
+    xp = replicate_pad(x, k // 2)
+    out[n, c, y, x] = Σ_{a<k} Σ_{b<k} K[n, a·k + b, y, x] · xp[n, c, y + a, x + b]
+
+A correlation with row-major taps and one per-pixel kernel shared by every colour channel, with no
+normalisation. Three formulations compute it:
+
+- `reference`: replicate pad + unfold, as DRBNet writes it; plain and obviously right, for tests.
+- `shift`: k² static slices of the padded image, each times one kernel channel; least memory.
+- `im2col`: a depthwise one-hot conv gathers the neighbourhood, a multiply applies the kernel and a
+  dense 1×1 conv of a block-diagonal ones matrix sums the taps; few ops, a C·k² intermediate.
+
+`shift` and `im2col` are strictly 4-D and use no unfold, gather or replicate-mode pad (edge padding
+is built from slices and concat), so every exporter can lower them. `dc2kit::kernel_predict` keeps
+the whole computation as a single node under `torch.export`; exporters lower that node with the
+formulation it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dc2kit.model.errors import InputShapeError
+
+Formulation = Literal["reference", "shift", "im2col"]
+FORMULATIONS: tuple[str, ...] = get_args(Formulation)
+
+
+def kernel_size_of(kernels: Tensor) -> int:
+    """The odd k whose k² equals the kernel tensor's channel count."""
+    taps = kernels.shape[1]
+    k = round(taps**0.5)
+    if k * k != taps or k % 2 == 0:
+        raise InputShapeError(f"kernel tensor has {taps} channels; expected k² for an odd k ≥ 1")
+    return k
+
+
+def check_operands(image: Tensor, kernels: Tensor) -> int:
+    """Validate shapes of (N, C, H, W) image and (N, k², H, W) kernels; return k."""
+    if image.dim() != 4 or kernels.dim() != 4:
+        raise InputShapeError(
+            f"kernel_predict takes 4-D tensors, got image {tuple(image.shape)} "
+            f"and kernels {tuple(kernels.shape)}"
+        )
+    k = kernel_size_of(kernels)
+    n, _, h, w = image.shape
+    if (kernels.shape[0], kernels.shape[2], kernels.shape[3]) != (n, h, w):
+        raise InputShapeError(
+            f"kernels {tuple(kernels.shape)} do not match image {tuple(image.shape)} "
+            "in batch or spatial size"
+        )
+    return k
+
+
+def replicate_pad(x: Tensor, pad: int) -> Tensor:
+    """Edge padding from slices and concat (a `replicate` pad lowers to GATHER_ND in TFLite)."""
+    if pad == 0:
+        return x
+    x = torch.cat([x[:, :, :1]] * pad + [x] + [x[:, :, -1:]] * pad, dim=2)
+    return torch.cat([x[:, :, :, :1]] * pad + [x] + [x[:, :, :, -1:]] * pad, dim=3)
+
+
+def _reference(image: Tensor, kernels: Tensor) -> Tensor:
+    n, c, h, w = image.shape
+    k = kernel_size_of(kernels)
+    padded = F.pad(image, [k // 2] * 4, mode="replicate")
+    patches = F.unfold(padded, k).view(n, c, k * k, h, w)
+    return (patches * kernels.unsqueeze(1)).sum(dim=2)
+
+
+def _shift(image: Tensor, kernels: Tensor) -> Tensor:
+    h, w = image.shape[2], image.shape[3]
+    k = kernel_size_of(kernels)
+    padded = replicate_pad(image, k // 2)
+    out = kernels[:, 0:1] * padded[:, :, 0:h, 0:w]
+    for tap in range(1, k * k):
+        a, b = divmod(tap, k)
+        out = out + kernels[:, tap : tap + 1] * padded[:, :, a : a + h, b : b + w]
+    return out
+
+
+def one_hot_taps(channels: int, k: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Depthwise weights (C·k², 1, k, k): output channel c·k² + t copies tap t of channel c."""
+    eye = torch.eye(k * k, dtype=dtype, device=device).view(k * k, 1, k, k)
+    return eye.repeat(channels, 1, 1, 1)
+
+
+def tap_sum_weights(channels: int, k: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Dense 1×1 weights (C, C·k², 1, 1): block-diagonal ones summing each channel's taps."""
+    blocks = torch.eye(channels, dtype=dtype, device=device).repeat_interleave(k * k, dim=1)
+    return blocks.view(channels, channels * k * k, 1, 1)
+
+
+def _im2col(image: Tensor, kernels: Tensor) -> Tensor:
+    c = image.shape[1]
+    k = kernel_size_of(kernels)
+    padded = replicate_pad(image, k // 2)
+    gather = one_hot_taps(c, k, image.dtype, image.device)
+    patches = F.conv2d(padded, gather, groups=c)
+    weighted = patches * torch.cat([kernels] * c, dim=1)
+    return F.conv2d(weighted, tap_sum_weights(c, k, image.dtype, image.device))
+
+
+IMPLEMENTATIONS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "reference": _reference,
+    "shift": _shift,
+    "im2col": _im2col,
+}
+
+
+def _check_formulation(formulation: str) -> None:
+    if formulation not in IMPLEMENTATIONS:
+        raise InputShapeError(
+            f"unknown kernel-prediction formulation {formulation!r}; choose from {FORMULATIONS}"
+        )
+
+
+@torch.library.custom_op("dc2kit::kernel_predict", mutates_args=())
+def _kernel_predict_op(image: Tensor, kernels: Tensor, formulation: str) -> Tensor:
+    return IMPLEMENTATIONS[formulation](image, kernels)
+
+
+@_kernel_predict_op.register_fake
+def _(image: Tensor, kernels: Tensor, formulation: str) -> Tensor:
+    check_operands(image, kernels)
+    _check_formulation(formulation)
+    return torch.empty_like(image)
+
+
+def _setup_context(ctx, inputs: tuple[Tensor, Tensor, str], output: Tensor) -> None:
+    image, kernels, formulation = inputs
+    ctx.save_for_backward(image, kernels)
+    ctx.formulation = formulation
+
+
+def _backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
+    """Vector-Jacobian product of the formulation's own plain-torch graph (so each is checked)."""
+    image, kernels = ctx.saved_tensors
+    _, vjp = torch.func.vjp(IMPLEMENTATIONS[ctx.formulation], image, kernels)
+    grad_image, grad_kernels = vjp(grad_output)
+    return grad_image, grad_kernels, None
+
+
+_kernel_predict_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def kernel_predict(image: Tensor, kernels: Tensor, formulation: Formulation = "shift") -> Tensor:
+    """Apply per-pixel k×k kernels (N, k², H, W) to every channel of `image` (N, C, H, W).
+
+    Runs as the single operator `torch.ops.dc2kit.kernel_predict`, which `torch.export` keeps
+    whole. Raises `InputShapeError` for mismatched shapes, an even k or an unknown formulation.
+    """
+    check_operands(image, kernels)
+    _check_formulation(formulation)
+    return _kernel_predict_op(image, kernels, formulation)

@@ -1,0 +1,27 @@
+"""The radial mask of docs §4 (exact, from Abuolaim et al. ICCV 2021's published masks)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def radial_mask(
+    full_height: int,
+    full_width: int,
+    crop: tuple[int, int, int, int] | None = None,
+) -> Tensor:
+    """`R[y, x] = |(y, x) − (H/2, W/2)| / |(H/2, W/2)|` over the full frame, float32 (H, W).
+
+    0 at the centre, 1 at the corner, normalised by the full frame's half diagonal. `crop` is
+    (top, left, height, width): a crop or tile gets the slice of the full-frame mask, never a
+    mask recomputed for the crop.
+    """
+    y = torch.arange(full_height, dtype=torch.float64).view(-1, 1)
+    x = torch.arange(full_width, dtype=torch.float64).view(1, -1)
+    half_h, half_w = full_height / 2, full_width / 2
+    mask = torch.sqrt((y - half_h) ** 2 + (x - half_w) ** 2) / (half_h**2 + half_w**2) ** 0.5
+    if crop is not None:
+        top, left, height, width = crop
+        mask = mask[top : top + height, left : left + width]
+    return mask.to(torch.float32)
