@@ -20,4 +20,4 @@ class NoDepthError(CaptureError):
 
 
 class UnsupportedCaptureError(CaptureError):
-    """The file is well formed but uses a variant dc2kit cannot decode (said plainly, never guessed)."""
+    """A well-formed file in a variant dc2kit cannot decode (said plainly, never guessed)."""
