@@ -7,8 +7,10 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import Progress
@@ -16,10 +18,23 @@ from rich.table import Table
 
 from dc2kit import __version__
 from dc2kit.bench.estimate import ACCELERATORS, estimate_latency
+from dc2kit.capture.align import AlignmentError
 from dc2kit.capture.errors import CaptureError
+from dc2kit.capture.inputs import RenderInputs, prepare_render
+from dc2kit.capture.open import open_capture, open_capture_image
+from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.model import PRESETS, DC2Config, DC2Net, ModelError, load_dc2, preset_config
 from dc2kit.model.summary import model_costs
 from dc2kit.model.synthetic import synthetic_scene
+from dc2kit.render.bokeh import RenderInputError
+from dc2kit.render.pipeline import (
+    ModelEngine,
+    RenderError,
+    classical_engine,
+    save_png,
+    sweep_frames,
+    write_video,
+)
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -156,6 +171,182 @@ def cmd_forward(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- capture info ---------------------------------------------------------------------------------
+def _open(args: argparse.Namespace) -> CaptureRecord:
+    return open_capture(
+        args.file,
+        depth=args.depth,
+        kind=args.depth_kind,
+        units=args.depth_units,
+        accuracy=args.depth_accuracy,
+    )
+
+
+def capture_summary(record: CaptureRecord) -> dict[str, Any]:
+    """What `capture info` reports: format, sizes, depth range, units, accuracy, lens, gaps."""
+    valid = record.depth[np.isfinite(record.depth)]
+    intrinsics = record.intrinsics
+    extras = {
+        key: value for key, value in record.extras.items() if isinstance(value, str | int | float)
+    }
+    return {
+        "file": str(record.path),
+        "format": record.source_format,
+        "image": {"width": record.image_size[0], "height": record.image_size[1]},
+        "depth": {
+            "width": record.depth_size[0],
+            "height": record.depth_size[1],
+            "kind": record.kind.value,
+            "units": record.units.value,
+            "accuracy": record.accuracy.value,
+            "min": float(valid.min()) if valid.size else None,
+            "max": float(valid.max()) if valid.size else None,
+            "holes": int(record.depth.size - valid.size),
+            "confidence": record.confidence is not None,
+        },
+        "intrinsics": None if intrinsics is None else asdict(intrinsics),
+        "focal_length_mm": record.focal_length_mm,
+        "f_number": record.f_number,
+        "pixel_pitch_mm": record.pixel_pitch_mm,
+        "original_image": "original_image" in record.extras,
+        "extras": extras,
+        "missing": record.missing(),
+    }
+
+
+def cmd_capture_info(args: argparse.Namespace) -> int:
+    summary = capture_summary(_open(args))
+    if args.json:
+        _emit_json(summary)
+        return 0
+    depth = summary["depth"]
+    console.print(f"[bold]{summary['file']}[/bold]: {summary['format']}", highlight=False)
+    console.print(f"  image {summary['image']['width']}x{summary['image']['height']}")
+    console.print(
+        f"  {depth['kind']} {depth['width']}x{depth['height']} in {depth['units']} "
+        f"({depth['accuracy']}), range {depth['min']:.4g} … {depth['max']:.4g}, "
+        f"{depth['holes']} holes, confidence {'yes' if depth['confidence'] else 'no'}"
+    )
+    if summary["intrinsics"]:
+        k = summary["intrinsics"]
+        console.print(
+            f"  intrinsics fx {k['fx']:.3f} fy {k['fy']:.3f} cx {k['cx']:.3f} cy {k['cy']:.3f} "
+            f"at {k['reference_width']}x{k['reference_height']}"
+        )
+    lens = [
+        f"{name} {summary[key]}"
+        for name, key in (
+            ("focal length mm", "focal_length_mm"),
+            ("f-number", "f_number"),
+            ("pixel pitch mm", "pixel_pitch_mm"),
+        )
+        if summary[key] is not None
+    ]
+    if lens:
+        console.print("  " + ", ".join(lens))
+    for key, value in summary["extras"].items():
+        console.print(f"  {key}: {value}")
+    if summary["original_image"]:
+        console.print("  embedded original (un-blurred) image: yes")
+    console.print(f"  missing: {', '.join(summary['missing']) or 'nothing'}")
+    return 0
+
+
+# --- render and sweep ----------------------------------------------------------------------------
+def parse_point(text: str) -> tuple[float, float]:
+    """'X,Y' → (x, y) in image pixels."""
+    try:
+        x, y = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y in image pixels, got {text!r}") from None
+    return x, y
+
+
+def _render_inputs(args: argparse.Namespace, record: CaptureRecord) -> RenderInputs:
+    focus_point, focus_disparity = args.focus, args.focus_disparity
+    if focus_point is None and focus_disparity is None:  # only sweeps may omit focus
+        focus_disparity = float(np.nanmedian(record.disparity()))
+    return prepare_render(
+        record,
+        focus_point=focus_point,
+        focus_disparity=focus_disparity,
+        f_number=args.fnumber,
+        blur_strength=args.blur_strength,
+        max_side=args.max_side,
+    )
+
+
+def _engine(args: argparse.Namespace, inputs: RenderInputs) -> tuple[Callable, tuple[str, ...]]:
+    if args.engine == "classical":
+        if args.uw:
+            raise RenderError("--uw is used by the model engine only")
+        return classical_engine, ()
+    if not args.checkpoint:
+        raise RenderError("--engine model needs --checkpoint (a dc2kit .safetensors file)")
+    uw = open_capture_image(args.uw) if args.uw else None
+    engine = ModelEngine.load(args.checkpoint, inputs, uw)
+    return engine, engine.notes
+
+
+def _report(args: argparse.Namespace, payload: dict[str, Any], notes: Sequence[str]) -> None:
+    if args.json:
+        _emit_json({**payload, "notes": list(notes)})
+        return
+    for note in notes:
+        console.print(f"  note: {note}", highlight=False)
+    console.print(f"wrote {payload['out']}", highlight=False)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    record = _open(args)
+    inputs = _render_inputs(args, record)
+    engine, engine_notes = _engine(args, inputs)
+    with Progress(console=errors, transient=True) as progress:
+        progress.add_task(f"rendering with the {args.engine} engine", total=None)
+        start = time.perf_counter()
+        image = engine(inputs)
+        seconds = time.perf_counter() - start
+    save_png(image, args.out)
+    payload = {
+        "out": str(args.out),
+        "engine": args.engine,
+        "size": {"width": image.shape[1], "height": image.shape[0]},
+        "focus_disparity": inputs.focus_disparity,
+        "blur_strength": inputs.blur_strength,
+        "defocus_range_px": [float(inputs.defocus.min()), float(inputs.defocus.max())],
+        "seconds": round(seconds, 3),
+    }
+    _report(args, payload, (*inputs.notes, *engine_notes))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.frames < 2:
+        raise RenderError(f"a sweep needs at least 2 frames, got {args.frames}")
+    record = _open(args)
+    inputs = _render_inputs(args, record)
+    engine, engine_notes = _engine(args, inputs)
+    near, far = (float(v) for v in np.percentile(inputs.disparity, (99.0, 1.0)))
+    frames = sweep_frames(inputs, engine, args.sweep, args.frames, (near, far))
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task(f"{args.sweep} sweep", total=args.frames)
+        counted = write_video(
+            (progress.advance(task) or frame for frame in frames), args.out, args.fps
+        )
+    payload = {
+        "out": str(args.out),
+        "engine": args.engine,
+        "sweep": args.sweep,
+        "frames": counted,
+        "fps": args.fps,
+        "size": {"width": inputs.image.shape[1], "height": inputs.image.shape[0]},
+        "focus_disparity_span": [near, far] if args.sweep == "focus" else None,
+        "blur_strength": inputs.blur_strength,
+    }
+    _report(args, payload, (*inputs.notes, *engine_notes))
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dc2kit", description=__doc__)
@@ -180,7 +371,55 @@ def build_parser() -> argparse.ArgumentParser:
     forward.add_argument("--seed", type=int, default=0)
     forward.add_argument("--json", action="store_true", help="machine-readable output")
     forward.set_defaults(run=cmd_forward)
+
+    capture = commands.add_parser("capture", help="inspect capture files")
+    capture_commands = capture.add_subparsers(dest="capture_command", required=True)
+    capture_info = capture_commands.add_parser("info", help="format, sizes, depth, lens data")
+    _capture_arguments(capture_info)
+    capture_info.add_argument("--json", action="store_true", help="machine-readable output")
+    capture_info.set_defaults(run=cmd_capture_info)
+
+    render = commands.add_parser("render", help="refocus a capture into a PNG")
+    _capture_arguments(render)
+    _render_arguments(render, sweep=False)
+    render.add_argument("--out", required=True, help="output PNG")
+    render.set_defaults(run=cmd_render)
+
+    sweep = commands.add_parser("sweep", help="render a focus pull or aperture ramp as an MP4")
+    _capture_arguments(sweep)
+    _render_arguments(sweep, sweep=True)
+    sweep.add_argument("--sweep", choices=("focus", "aperture"), default="focus")
+    sweep.add_argument("--frames", type=int, default=24)
+    sweep.add_argument("--fps", type=float, default=12.0)
+    sweep.add_argument("--out", required=True, help="output MP4")
+    sweep.set_defaults(run=cmd_sweep)
     return parser
+
+
+def _capture_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, or image")
+    parser.add_argument("--depth", help="a separate depth/disparity map (PNG, 16-bit PNG, NPY)")
+    parser.add_argument("--depth-kind", choices=[k.value for k in DepthKind], default="disparity")
+    parser.add_argument("--depth-units", choices=[u.value for u in DepthUnits], default="relative")
+    parser.add_argument("--depth-accuracy", choices=[a.value for a in Accuracy], default="relative")
+
+
+def _render_arguments(parser: argparse.ArgumentParser, sweep: bool) -> None:
+    focus = parser.add_mutually_exclusive_group(required=not sweep)
+    focus.add_argument("--focus", type=parse_point, help="focus point X,Y in image pixels")
+    focus.add_argument("--focus-disparity", type=float, help="focus plane disparity")
+    aperture = parser.add_mutually_exclusive_group(required=True)
+    aperture.add_argument("--fnumber", type=float, help="35 mm-equivalent f-number")
+    aperture.add_argument(
+        "--blur-strength", type=float, help="blur radius in px across the disparity range"
+    )
+    parser.add_argument("--engine", choices=("classical", "model"), default="classical")
+    parser.add_argument("--checkpoint", help="dc2kit .safetensors checkpoint (model engine)")
+    parser.add_argument("--uw", help="ultra-wide photo to align onto W (model engine)")
+    parser.add_argument(
+        "--max-side", type=int, default=1024, help="long side of the render (0: full size)"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except (ModelError, CaptureError) as error:
+    except (ModelError, CaptureError, RenderError, RenderInputError, AlignmentError) as error:
         errors.print(f"dc2kit: error: {error}", markup=False, highlight=False)
         return 1
 

@@ -1,0 +1,156 @@
+"""Pieces shared by the Android readers and writers: range codecs, XMP lookups, raw buffers.
+
+Google's GDepth and Dynamic Depth store depth the same way: a normalised code dn in [0, 1]
+mapped onto [near, far] either linearly or linearly in inverse depth.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from xml.etree.ElementTree import Element
+
+import numpy as np
+from PIL import Image
+
+from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
+from dc2kit.capture.limits import MAX_DEPTH_PIXELS
+
+RANGE_INVERSE = "RangeInverse"
+RANGE_LINEAR = "RangeLinear"
+RANGE_FORMATS = (RANGE_INVERSE, RANGE_LINEAR)
+
+
+def uses_namespace(root: Element, namespace: str) -> bool:
+    """True when any element or attribute in the packet belongs to `namespace`."""
+    prefix = "{" + namespace + "}"
+    return any(
+        element.tag.startswith(prefix) or any(key.startswith(prefix) for key in element.attrib)
+        for element in root.iter()
+    )
+
+
+def parse_float(values: Mapping[str, str], key: str, path: str | Path | None) -> float:
+    """A required finite real number from XMP values."""
+    if key not in values:
+        raise CaptureError(path, f"XMP field {key} is missing")
+    try:
+        number = float(values[key])
+    except ValueError as error:
+        raise CaptureError(path, f"XMP field {key}={values[key]!r} is not a number") from error
+    if not math.isfinite(number):
+        raise CaptureError(path, f"XMP field {key}={values[key]!r} is not finite")
+    return number
+
+
+def parse_range(values: Mapping[str, str], path: str | Path | None) -> tuple[str, float, float]:
+    """(Format, Near, Far) of a GDepth/DepthMap description, checked to be decodable."""
+    depth_format = values.get("Format")
+    if depth_format not in RANGE_FORMATS:
+        raise UnsupportedCaptureError(path, f"depth Format {depth_format!r} is not supported")
+    near, far = parse_float(values, "Near", path), parse_float(values, "Far", path)
+    problem = range_problem(depth_format, near, far)
+    if problem:
+        raise CaptureError(path, problem)
+    return depth_format, near, far
+
+
+def range_problem(depth_format: str, near: float, far: float) -> str | None:
+    """Why (near, far) cannot encode depth in `depth_format`, or None when it can."""
+    if not (math.isfinite(near) and math.isfinite(far)) or near >= far:
+        return f"depth range near={near} far={far} must be finite with near < far"
+    if depth_format == RANGE_INVERSE and near <= 0:
+        return f"RangeInverse needs near > 0, got {near}"
+    return None
+
+
+def decode_range(dn: np.ndarray, depth_format: str, near: float, far: float) -> np.ndarray:
+    """Depth from normalised codes dn in [0, 1] (float64 maths, float32 result)."""
+    dn = dn.astype(np.float64)
+    if depth_format == RANGE_LINEAR:
+        depth = dn * (far - near) + near
+    else:
+        depth = far * near / (far - (far - near) * dn)
+    return depth.astype(np.float32)
+
+
+def encode_range(depth: np.ndarray, depth_format: str, near: float, far: float) -> np.ndarray:
+    """Normalised codes dn in [0, 1] for depth (values outside [near, far] are clamped)."""
+    depth = np.clip(depth.astype(np.float64), near, far)
+    if depth_format == RANGE_LINEAR:
+        dn = (depth - near) / (far - near)
+    else:
+        dn = far * (depth - near) / (depth * (far - near))
+    return np.clip(dn, 0.0, 1.0)
+
+
+def quantise(dn: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Integer codes for dn in [0, 1] at 8 or 16 bits."""
+    top = (1 << bit_depth) - 1
+    codes = np.rint(dn * top)
+    return codes.astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """Lossless PNG of a uint8 grey, uint16 grey or uint8 RGB array."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(rgb: np.ndarray, quality: int = 95) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def check_dimensions(width: int, height: int, path: str | Path | None, *, even: bool) -> None:
+    """Buffer dimensions must be positive, bounded and (for DEPTH16) even."""
+    if not all(isinstance(n, int | np.integer) and n > 0 for n in (width, height)):
+        raise CaptureError(path, f"buffer size {width}x{height} must be positive integers")
+    if even and (width % 2 or height % 2):
+        raise CaptureError(path, f"DEPTH16 size {width}x{height} must have even sides")
+    if width * height > MAX_DEPTH_PIXELS:
+        raise CaptureError(path, f"buffer of {width}x{height} exceeds {MAX_DEPTH_PIXELS} pixels")
+
+
+def unpack_rows(
+    buffer: bytes,
+    width: int,
+    height: int,
+    bytes_per_pixel: int,
+    row_stride: int | None,
+    path: str | Path | None,
+) -> np.ndarray:
+    """The height × (width·bytes_per_pixel) pixel bytes of a strided buffer.
+
+    Android image planes may omit the padding after the last row, so any length from
+    stride·(height−1) + row bytes up to stride·height is accepted.
+    """
+    row_bytes = width * bytes_per_pixel
+    stride = row_bytes if row_stride is None else row_stride
+    if not isinstance(stride, int | np.integer) or stride < row_bytes:
+        raise CaptureError(path, f"row stride {stride} is less than {row_bytes} bytes per row")
+    shortest, longest = stride * (height - 1) + row_bytes, stride * height
+    if not shortest <= len(buffer) <= longest:
+        expected = f"{shortest}" if shortest == longest else f"{shortest} to {longest}"
+        raise CaptureError(
+            path,
+            f"buffer has {len(buffer)} bytes; {width}x{height} with stride {stride} "
+            f"needs {expected}",
+        )
+    padded = np.frombuffer(buffer + bytes(longest - len(buffer)), dtype=np.uint8)
+    return np.ascontiguousarray(padded.reshape(height, stride)[:, :row_bytes])
+
+
+def pack_rows(rows: np.ndarray, row_stride: int | None) -> bytes:
+    """Bytes of a height × row_bytes uint8 array with zero padding up to `row_stride`."""
+    height, row_bytes = rows.shape
+    stride = row_bytes if row_stride is None else row_stride
+    if stride < row_bytes:
+        raise ValueError(f"row stride {stride} is less than {row_bytes} bytes per row")
+    padded = np.zeros((height, stride), dtype=np.uint8)
+    padded[:, :row_bytes] = rows
+    return padded.tobytes()

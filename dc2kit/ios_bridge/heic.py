@@ -1,0 +1,191 @@
+"""Read an iPhone portrait-mode HEIC (photo + AVDepthData disparity) into a `CaptureRecord`.
+
+The box reader finds the depth item and its XMP and checks every size before anything is decoded;
+pillow-heif then decodes the pixels. The XMP's range is preferred over the HEVC depth SEI's, and
+the two must agree when both are present.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import pillow_heif
+from PIL import ExifTags, Image
+
+from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
+from dc2kit.capture.files import one_line, read_file_bytes
+from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
+from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
+from dc2kit.capture.xmp import MAX_XMP_BYTES
+from dc2kit.ios_bridge.apple_depth_xmp import AppleDepthInfo, dequantize, parse_apple_depth_xmp
+from dc2kit.ios_bridge.heif_boxes import HeifMeta, read_brands, read_item, read_meta
+
+HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"})
+# HEVC depth representation SEI: 0 inverse-Z and 1 disparity are both larger-is-nearer.
+SEI_KINDS = {0: DepthKind.DISPARITY, 1: DepthKind.DISPARITY, 2: DepthKind.DEPTH}
+# Decoders' own failures, which must surface as CaptureError rather than escape.
+DECODER_ERRORS = (
+    OSError,
+    ValueError,
+    RuntimeError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    Image.DecompressionBombError,
+)
+RANGE_TOLERANCE = 1e-3
+
+
+def read_iphone_heic(path: str | Path) -> CaptureRecord:
+    """Photo, disparity (float32, native size, 1/m) and camera facts from an iPhone HEIC."""
+    path = Path(path)
+    data = read_file_bytes(path)
+    if not read_brands(data, path) & HEIF_BRANDS:
+        raise CaptureError(path, "not a HEIF image (no HEIF brand in 'ftyp')")
+    meta = read_meta(data, path)
+    depth_id = _depth_item_id(meta, path)
+    _check_pixels(meta, meta.primary_id, MAX_IMAGE_PIXELS, "primary image", path)
+    _check_pixels(meta, depth_id, MAX_DEPTH_PIXELS, "depth image", path)
+    xmp_id = meta.xmp_item_for(depth_id)
+    info = None
+    if xmp_id is not None:
+        info = parse_apple_depth_xmp(read_item(data, meta, xmp_id, path, MAX_XMP_BYTES), path)
+
+    stored, sei, image, exif = _decode(data, path)
+    if stored.ndim != 2 or sorted(stored.shape) != sorted(meta.sizes[depth_id]):
+        raise CaptureError(path, f"decoded depth {stored.shape} does not match item {depth_id}")
+    depth, kind = _depth_values(stored, info, sei, path)
+    focal_length_mm, f_number = lens_from_exif(exif, path)
+    info = info or AppleDepthInfo(aux_type=kind.value)
+    return CaptureRecord(
+        image=image,
+        depth=depth,
+        kind=kind,
+        units=DepthUnits.INVERSE_METERS if kind is DepthKind.DISPARITY else DepthUnits.METERS,
+        accuracy=accuracy_of(info, path),
+        source_format="iphone-heic",
+        path=path,
+        intrinsics=info.intrinsics,
+        focal_length_mm=focal_length_mm,
+        f_number=f_number,
+        pixel_pitch_mm=info.pixel_size_mm,
+        extras=depth_extras(info),
+    )
+
+
+def lens_from_exif(exif: bytes | None, path: Path) -> tuple[float | None, float | None]:
+    """(FocalLength mm, FNumber) from raw EXIF bytes; absent or unusable values are None."""
+    if not exif:
+        return None, None
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        exif_ifd = parsed.get_ifd(ExifTags.IFD.Exif)
+        values = [exif_ifd.get(tag) for tag in (ExifTags.Base.FocalLength, ExifTags.Base.FNumber)]
+        numbers = [None if value is None else float(value) for value in values]
+    except (*DECODER_ERRORS, TypeError, KeyError, IndexError, ZeroDivisionError) as error:
+        raise CaptureError(path, f"unreadable EXIF ({one_line(error)})") from error
+    focal, f_number = (n if n is not None and math.isfinite(n) and n > 0 else None for n in numbers)
+    return focal, f_number
+
+
+def accuracy_of(info: AppleDepthInfo, path: Path) -> Accuracy:
+    """`depthData:Accuracy`; a map that does not say it is absolute is treated as relative."""
+    if info.accuracy is None:
+        return Accuracy.RELATIVE
+    try:
+        return Accuracy(info.accuracy.lower())
+    except ValueError:
+        raise CaptureError(path, f"unknown depthData:Accuracy {info.accuracy!r}") from None
+
+
+def depth_extras(info: AppleDepthInfo) -> dict[str, object]:
+    """The XMP facts a `CaptureRecord` has no field for, leaving out those not present."""
+    extras = {
+        "simulated_aperture": info.simulated_aperture,
+        "quality": info.quality,
+        "filtered": info.filtered,
+        "native_format": info.native_format,
+        "stored_format": info.stored_format,
+    }
+    return {name: value for name, value in extras.items() if value is not None}
+
+
+def _depth_item_id(meta: HeifMeta, path: Path) -> int:
+    depth_ids = meta.depth_item_ids()
+    if not depth_ids:
+        raise NoDepthError(
+            path, "no depth or disparity image in this HEIF (not a portrait capture)"
+        )
+    return depth_ids[0]
+
+
+def _check_pixels(meta: HeifMeta, item_id: int | None, limit: int, what: str, path: Path) -> None:
+    """Refuse an item before decoding when its `ispe` size is missing or over `limit` pixels."""
+    if item_id not in meta.sizes:
+        raise CaptureError(path, f"HEIF {what} has no 'ispe' size")
+    width, height = meta.sizes[item_id]
+    if width * height > limit:
+        raise CaptureError(path, f"HEIF {what} of {width}x{height} exceeds {limit} pixels")
+
+
+def _decode(data: bytes, path: Path) -> tuple[np.ndarray, dict, np.ndarray, bytes | None]:
+    """With pillow-heif: the stored depth samples, their SEI, the RGB photo and its EXIF bytes."""
+    try:
+        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+        if len(heif) == 0:
+            raise CaptureError(path, "libheif found no decodable image in this HEIF")
+        depth_images = heif.info.get("depth_images") or []
+        if not depth_images:
+            raise UnsupportedCaptureError(path, "libheif did not decode the depth image item")
+        stored = np.asarray(depth_images[0])
+        sei = depth_images[0].info.get("metadata") or {}
+        image = np.asarray(heif.to_pillow().convert("RGB"))
+        return stored, sei, image, heif.info.get("exif")
+    except DECODER_ERRORS as error:
+        raise CaptureError(path, f"HEIF decoding failed ({one_line(error)})") from error
+
+
+def _depth_values(
+    stored: np.ndarray, info: AppleDepthInfo | None, sei: dict, path: Path
+) -> tuple[np.ndarray, DepthKind]:
+    """Dequantised float32 values and their kind, from the XMP when present, else from the SEI."""
+    sei_range = (sei.get("d_min"), sei.get("d_max"))
+    if info is not None and info.float_min is not None and info.float_max is not None:
+        if not info.is_depth_map:
+            raise UnsupportedCaptureError(path, f"unknown AuxiliaryImageType {info.aux_type!r}")
+        if None not in sei_range and not _ranges_agree(sei_range, (info.float_min, info.float_max)):
+            raise CaptureError(
+                path,
+                f"depth XMP range [{info.float_min}, {info.float_max}] disagrees with the SEI's "
+                f"[{sei_range[0]}, {sei_range[1]}]",
+            )
+        return dequantize(stored, info, path), DepthKind(info.aux_type)
+    if None in sei_range:
+        raise UnsupportedCaptureError(
+            path, "depth image has neither Apple XMP nor a depth SEI range"
+        )
+    kind = SEI_KINDS.get(sei.get("representation_type"))
+    if kind is None:
+        raise UnsupportedCaptureError(
+            path, f"depth SEI representation type {sei.get('representation_type')} is not supported"
+        )
+    int_max = int(np.iinfo(stored.dtype).max)
+    sei_info = AppleDepthInfo(
+        aux_type=kind.value,
+        int_min=0,
+        int_max=int_max,
+        float_min=sei_range[0],
+        float_max=sei_range[1],
+    )
+    return dequantize(stored, sei_info, path), kind
+
+
+def _ranges_agree(first: tuple[float, float], second: tuple[float, float]) -> bool:
+    return all(
+        math.isclose(a, b, rel_tol=RANGE_TOLERANCE, abs_tol=RANGE_TOLERANCE)
+        for a, b in zip(first, second, strict=True)
+    )

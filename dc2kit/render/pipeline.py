@@ -1,0 +1,115 @@
+"""Render and focus-sweep pipelines: capture record → render inputs → classical or DC² engine.
+
+The classical engine is the layered bokeh renderer (`render.bokeh`); the model engine runs a
+DC2Net checkpoint at the render size, with an ultra-wide photo aligned onto W when given and W
+itself standing in for UW otherwise (said in the notes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+
+from dc2kit.capture.align import align_uw_to_w
+from dc2kit.capture.files import atomic_output
+from dc2kit.capture.inputs import RenderInputs
+from dc2kit.model import DC2Net, load_dc2
+from dc2kit.render.bokeh import render_defocus
+
+Engine = Literal["classical", "model"]
+SweepKind = Literal["focus", "aperture"]
+
+
+class RenderError(RuntimeError):
+    """An output that cannot be produced or written (codec missing, folder not writable)."""
+
+
+@dataclass
+class ModelEngine:
+    """A DC2Net at the render size and the UW image it sees (aligned UW, or W itself)."""
+
+    model: DC2Net
+    uw: np.ndarray | None
+    notes: tuple[str, ...]
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, inputs: RenderInputs, uw_image: np.ndarray | None):
+        height, width = inputs.image.shape[:2]
+        model = load_dc2(checkpoint, size=(height, width))
+        if uw_image is None:
+            return cls(model, None, ("no UW image given: W stands in for UW",))
+        alignment = align_uw_to_w(inputs.image, uw_image)
+        valid = alignment.valid[..., None]
+        uw = np.where(valid, alignment.aligned_uw, inputs.image)
+        note = (
+            f"UW aligned onto W ({alignment.prealignment} pre-alignment, "
+            f"{alignment.valid_fraction:.0%} valid; invalid pixels take W's colour)"
+        )
+        return cls(model, uw, (note,))
+
+    @torch.inference_mode()
+    def __call__(self, inputs: RenderInputs) -> np.ndarray:
+        output = self.model(*inputs.model_tensors(self.uw)).image[0]
+        return ((output.permute(1, 2, 0).numpy() + 1.0) * 127.5).round().astype(np.uint8)
+
+
+def classical_engine(inputs: RenderInputs) -> np.ndarray:
+    return render_defocus(inputs.image, inputs.defocus, srgb=True)
+
+
+def sweep_frames(
+    inputs: RenderInputs,
+    engine: Callable[[RenderInputs], np.ndarray],
+    kind: SweepKind,
+    frames: int,
+    disparity_span: tuple[float, float],
+) -> Iterator[np.ndarray]:
+    """A focus pull (near to far across `disparity_span`) or an aperture ramp (0 to K)."""
+    for t in np.linspace(0.0, 1.0, frames):
+        if kind == "focus":
+            near, far = disparity_span
+            frame_inputs = inputs.refocused(near + (far - near) * t, inputs.blur_strength)
+        else:
+            frame_inputs = inputs.refocused(inputs.focus_disparity, inputs.blur_strength * t)
+        yield engine(frame_inputs)
+
+
+def save_png(image: np.ndarray, path: str | Path) -> None:
+    """Write an RGB uint8 image atomically."""
+    try:
+        with atomic_output(path) as temporary:
+            if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                raise RenderError(f"{path}: OpenCV could not encode the image")
+    except OSError as error:
+        raise RenderError(f"{path}: cannot write ({error.strerror or error})") from error
+
+
+def write_video(frames: Iterator[np.ndarray], path: str | Path, fps: float) -> int:
+    """Write RGB frames as an MP4 (MPEG-4 Part 2) atomically; returns the frame count."""
+    count, writer = 0, None
+    try:
+        with atomic_output(path) as temporary:
+            for frame in frames:
+                if writer is None:
+                    height, width = frame.shape[:2]
+                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                    writer = cv2.VideoWriter(str(temporary), fourcc, fps, (width, height))
+                    if not writer.isOpened():
+                        raise RenderError(f"{path}: OpenCV has no MPEG-4 encoder here")
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                count += 1
+            if writer is not None:
+                writer.release()
+                writer = None
+    except OSError as error:
+        raise RenderError(f"{path}: cannot write ({error.strerror or error})") from error
+    finally:
+        if writer is not None:
+            writer.release()
+    return count
