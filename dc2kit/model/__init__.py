@@ -32,7 +32,7 @@ from dc2kit.model.errors import (
     ModelError,
 )
 from dc2kit.model.fusion import ASPP_TABLE, ASPPFusion, FusionConfig
-from dc2kit.model.kernel_predict import FORMULATIONS, kernel_predict
+from dc2kit.model.kernel_predict import FORMULATIONS, KernelPredict, kernel_predict
 from dc2kit.model.radial import radial_mask
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "DefocusError",
     "FusionConfig",
     "InputShapeError",
+    "KernelPredict",
     "ModelError",
     "RefinerConfig",
     "ScaleOutput",

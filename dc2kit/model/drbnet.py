@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from dc2kit.model.checkpoint import strict_load
 from dc2kit.model.errors import CheckpointError, ConfigError
-from dc2kit.model.kernel_predict import FORMULATIONS, Formulation, kernel_predict
+from dc2kit.model.kernel_predict import FORMULATIONS, Formulation, KernelPredict
 from dc2kit.model.layers import LEAKY_SLOPE, ResidualBlock, conv_act, scale_width
 
 ENCODER_WIDTHS = (32, 64, 128, 256)  # stages 1–4 at 1, 1/2, 1/4, 1/8
@@ -112,7 +112,7 @@ class DynamicResidualBlock(nn.Module):
         k1, k2 = (scale_width(c, w) for c in spec.kernel_head)
         r1, r2 = (scale_width(c, w) for c in spec.residual_head)
         joint = b3 + feature_channels
-        self.formulation = config.formulation
+        self.kernel_predict = KernelPredict(config.kernel_size, config.formulation)
         self.image_branch = nn.Sequential(
             conv_act(3 + config.branch_extra_channels, b1), conv_act(b1, b2), conv_act(b2, b3)
         )
@@ -130,7 +130,7 @@ class DynamicResidualBlock(nn.Module):
         joint = torch.cat([self.image_branch(branch_in), features], dim=1)
         kernels = self.kernel_head(joint)
         residual = self.residual_head(joint)
-        return image + kernel_predict(image, kernels, self.formulation) + residual
+        return image + self.kernel_predict(image, kernels) + residual
 
 
 class DRBNet(nn.Module):

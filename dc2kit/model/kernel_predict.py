@@ -24,7 +24,7 @@ from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from dc2kit.model.errors import InputShapeError
 
@@ -148,6 +148,24 @@ def _backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
 
 
 _kernel_predict_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+class KernelPredict(nn.Module):
+    """One kernel-prediction call site: holds k and the formulation exporters lower it with.
+
+    Exporters find these modules (`model.modules()`) to count, wrap or replace each call.
+    """
+
+    def __init__(self, kernel_size: int, formulation: Formulation = "shift") -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.formulation = formulation
+
+    def forward(self, image: Tensor, kernels: Tensor) -> Tensor:
+        return kernel_predict(image, kernels, self.formulation)
+
+    def extra_repr(self) -> str:
+        return f"k={self.kernel_size}, formulation={self.formulation}"
 
 
 def kernel_predict(image: Tensor, kernels: Tensor, formulation: Formulation = "shift") -> Tensor:
