@@ -31,6 +31,13 @@ demo: $(STAMP)
 	$(BIN)/dc2kit info --preset paper --size 512x384
 	$(BIN)/dc2kit info --preset mobile --size 512x384
 	$(BIN)/dc2kit forward --preset mobile --size 512x384
+	mkdir -p demo-out
+	$(BIN)/dc2kit capture synth --size 640x480 --out demo-out/synthetic_dynamic_depth.jpg
+	$(BIN)/dc2kit capture info demo-out/synthetic_dynamic_depth.jpg
+	$(BIN)/dc2kit render demo-out/synthetic_dynamic_depth.jpg --focus 320,240 --blur-strength 12 \
+		--out demo-out/refocus_foreground.png
+	$(BIN)/dc2kit sweep demo-out/synthetic_dynamic_depth.jpg --blur-strength 12 --frames 12 \
+		--out demo-out/focus_sweep.mp4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -17,6 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from dc2kit import __version__
+from dc2kit.android_bridge import write_dynamic_depth
 from dc2kit.bench.estimate import ACCELERATORS, estimate_latency
 from dc2kit.capture.align import AlignmentError
 from dc2kit.capture.errors import CaptureError
@@ -25,7 +26,7 @@ from dc2kit.capture.open import open_capture, open_capture_image
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.model import PRESETS, DC2Config, DC2Net, ModelError, load_dc2, preset_config
 from dc2kit.model.summary import model_costs
-from dc2kit.model.synthetic import synthetic_scene
+from dc2kit.model.synthetic import synthetic_scene, synthetic_view
 from dc2kit.render.bokeh import RenderInputError
 from dc2kit.render.pipeline import (
     ModelEngine,
@@ -252,6 +253,30 @@ def cmd_capture_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capture_synth(args: argparse.Namespace) -> int:
+    """Write the built-in synthetic scene as a Dynamic Depth JPEG with known metric depth."""
+    height, width = args.size
+    rgb, disparity = synthetic_view(height, width)
+    image = (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    depth_m = (1.0 / disparity).numpy()
+    write_dynamic_depth(args.out, image, depth_m, format=args.format, bit_depth=16)
+    payload = {
+        "out": str(args.out),
+        "size": {"width": width, "height": height},
+        "format": args.format,
+        "depth_m": [float(depth_m.min()), float(depth_m.max())],
+    }
+    if args.json:
+        _emit_json(payload)
+    else:
+        console.print(
+            f"wrote {args.out}: synthetic {width}x{height} Dynamic Depth JPEG, {args.format}, "
+            f"depth {payload['depth_m'][0]:.2f} … {payload['depth_m'][1]:.2f} m",
+            highlight=False,
+        )
+    return 0
+
+
 # --- render and sweep ----------------------------------------------------------------------------
 def parse_point(text: str) -> tuple[float, float]:
     """'X,Y' → (x, y) in image pixels."""
@@ -378,6 +403,14 @@ def build_parser() -> argparse.ArgumentParser:
     _capture_arguments(capture_info)
     capture_info.add_argument("--json", action="store_true", help="machine-readable output")
     capture_info.set_defaults(run=cmd_capture_info)
+    synth = capture_commands.add_parser(
+        "synth", help="write the built-in synthetic scene as a Dynamic Depth JPEG"
+    )
+    synth.add_argument("--out", required=True, help="output JPEG")
+    synth.add_argument("--size", type=parse_size, default=(480, 640), help="WxH (default 640x480)")
+    synth.add_argument("--format", choices=("RangeInverse", "RangeLinear"), default="RangeInverse")
+    synth.add_argument("--json", action="store_true", help="machine-readable output")
+    synth.set_defaults(run=cmd_capture_synth)
 
     render = commands.add_parser("render", help="refocus a capture into a PNG")
     _capture_arguments(render)
