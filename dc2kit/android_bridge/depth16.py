@@ -16,7 +16,8 @@ from dc2kit.android_bridge._common import (
     pack_rows,
     unpack_rows,
 )
-from dc2kit.capture.files import read_file_bytes, write_atomically
+from dc2kit.atomic import write_atomically
+from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.pair import check_aspect, load_rgb
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 

@@ -27,8 +27,9 @@ from dc2kit.android_bridge._common import (
     range_problem,
     uses_namespace,
 )
+from dc2kit.atomic import write_atomically
 from dc2kit.capture.errors import CaptureError, NoDepthError
-from dc2kit.capture.files import read_file_bytes, write_atomically
+from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.jpeg_xmp import (
     XMP_NOTE_NS,
     JpegXmp,

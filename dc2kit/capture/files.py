@@ -1,11 +1,7 @@
-"""Bounded reads and atomic writes, shared by every reader and writer of capture files."""
+"""Bounded reads shared by every capture reader (atomic writes live in `dc2kit.atomic`)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from dc2kit.capture.errors import CaptureError
@@ -31,27 +27,3 @@ def read_file_bytes(path: str | Path) -> bytes:
         raise CaptureError(
             path, f"cannot read file ({error.strerror or one_line(error)})"
         ) from error
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside `path` that replaces it only if the block succeeds.
-
-    A failure (an exception, a crash before the rename) leaves no partial output at `path`.
-    """
-    destination = Path(path)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=destination.suffix, dir=destination.parent
-    )
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, destination)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def write_atomically(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename."""
-    with atomic_output(path) as temporary:
-        temporary.write_bytes(data)

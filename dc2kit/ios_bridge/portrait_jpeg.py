@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image
 
+from dc2kit.atomic import write_atomically
 from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
-from dc2kit.capture.files import one_line, read_file_bytes, write_atomically
+from dc2kit.capture.files import one_line, read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits, Intrinsics
 from dc2kit.ios_bridge.apple_depth_xmp import (

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import torch
 
+from dc2kit.atomic import atomic_output
 from dc2kit.capture.align import align_uw_to_w
-from dc2kit.capture.files import atomic_output
 from dc2kit.capture.inputs import RenderInputs
 from dc2kit.model import DC2Net, load_dc2
 from dc2kit.render.bokeh import render_defocus
