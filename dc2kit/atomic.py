@@ -28,6 +28,7 @@ def atomic_output(path: str | Path, directory: bool = False) -> Iterator[Path]:
         temporary = Path(name)
     try:
         yield temporary
+        _default_permissions(temporary)
         if directory and destination.is_dir():
             shutil.rmtree(destination)
         os.replace(temporary, destination)
@@ -36,6 +37,13 @@ def atomic_output(path: str | Path, directory: bool = False) -> Iterator[Path]:
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
+
+
+def _default_permissions(path: Path) -> None:
+    """mkstemp/mkdtemp make private files; give the result the usual umask-based mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def write_atomically(path: str | Path, data: bytes) -> None:
