@@ -38,6 +38,8 @@ demo: $(STAMP)
 		--out demo-out/refocus_foreground.png
 	$(BIN)/dc2kit sweep demo-out/synthetic_dynamic_depth.jpg --blur-strength 12 --frames 12 \
 		--out demo-out/focus_sweep.mp4
+	$(BIN)/dc2kit export --target all --preset mobile --size 512x384 --precision fp16 \
+		--out demo-out/export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

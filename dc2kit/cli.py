@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,15 @@ from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.inputs import RenderInputs, prepare_render
 from dc2kit.capture.open import open_capture, open_capture_image
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
+from dc2kit.convert.errors import ExportError
+from dc2kit.convert.export import (
+    PRECISIONS,
+    TARGETS,
+    ExportOptions,
+    export_artifact,
+    verify_artifact,
+)
+from dc2kit.convert.parity import ParityReport
 from dc2kit.model import PRESETS, DC2Config, DC2Net, ModelError, load_dc2, preset_config
 from dc2kit.model.summary import model_costs
 from dc2kit.model.synthetic import synthetic_scene, synthetic_view
@@ -37,7 +48,8 @@ from dc2kit.render.pipeline import (
     write_video,
 )
 
-console = Console(soft_wrap=True)
+# Tables keep their width when output is piped (rich would assume 80 columns).
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
 
 
@@ -372,6 +384,128 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export and verify ---------------------------------------------------------------------------
+def _parity_table(title: str, reports: Sequence[tuple[str, ParityReport]]) -> Table:
+    table = Table(title=title)
+    for column in ("artifact", "runtime", "inputs", "output", "PSNR dB", "max abs", "gate"):
+        table.add_column(column, justify="right" if column in ("PSNR dB", "max abs") else "left")
+    for name, report in reports:
+        for check in report.checks:
+            for row in check.outputs:
+                verdict = "pass" if row.psnr_db >= report.gate_db else "FAIL"
+                table.add_row(
+                    name,
+                    report.runtime,
+                    check.check,
+                    row.output,
+                    f"{row.psnr_db:.1f}",
+                    f"{row.max_abs:.2e}",
+                    f"{report.gate_db:.0f} dB {verdict}",
+                )
+    return table
+
+
+def _export_options(args: argparse.Namespace) -> ExportOptions:
+    return ExportOptions(
+        preset=args.preset,
+        height=args.size[0],
+        width=args.size[1],
+        precision=args.precision,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        seed=args.seed,
+        formulation=args.formulation,
+        outputs=args.outputs,
+        channels_last=args.channels_last,
+        image_io=args.image_io,
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # our own progress bar is enough
+    targets = TARGETS if args.target == "all" else (args.target,)
+    options = _export_options(args)
+    for target in targets:  # refuse bad combinations before any work
+        if options.precision not in PRECISIONS[target]:
+            raise ExportError(
+                f"precision {options.precision} is not available for {target} "
+                f"(choose from {', '.join(PRECISIONS[target])})"
+            )
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"{out_dir}: cannot create output folder ({error.strerror})") from error
+    results = []
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("export", total=None)
+        for target in targets:
+            step = lambda text: progress.update(task, description=text)  # noqa: E731
+            results.append(export_artifact(target, options, out_dir, step))
+    if args.json:
+        _emit_json(
+            {
+                "artifacts": [
+                    {"artifact": str(r.artifact), "manifest": str(r.manifest), **r.manifest_data}
+                    for r in results
+                ]
+            }
+        )
+        return 0
+    console.print(
+        _parity_table("parity with PyTorch", [(r.artifact.name, r.parity) for r in results])
+    )
+    for r in results:
+        report = r.manifest_data["delegate_report"]
+        console.print(f"wrote {r.artifact} and {r.manifest.name}", highlight=False)
+        if r.target == "tflite":
+            composites = report["tflite_ops"].get("STABLEHLO_COMPOSITE(dc2kit.kernel_predict)", 0)
+            console.print(
+                f"  {composites} dc2kit.kernel_predict composites; GPU delegate compatible: "
+                f"{report['gpu_delegate_compatible']}",
+                highlight=False,
+            )
+        else:
+            ops = ", ".join(f"{op} {n}" for op, n in sorted(report["coreml_op_histogram"].items()))
+            console.print(f"  Core ML ops: {ops}", highlight=False)
+        largest = r.manifest_data["largest_activations"]
+        if largest:
+            op, value = next(iter(largest.items()))
+            console.print(
+                f"  largest activation {value:.4g} at op {op} (fp16 limit 65504)", highlight=False
+            )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("verify", total=None)
+        result = verify_artifact(
+            Path(args.artifact), lambda text: progress.update(task, description=text)
+        )
+    if args.json:
+        _emit_json(
+            {
+                "artifact": str(result.artifact),
+                "sha256_matches": result.sha256_matches,
+                "passed": result.passed,
+                "parity": result.parity.to_dict(),
+            }
+        )
+    else:
+        console.print(_parity_table("parity with PyTorch", [(result.artifact.name, result.parity)]))
+        console.print(f"sha256 matches the manifest: {result.sha256_matches}")
+        console.print(result.parity.reason, highlight=False)
+    if not result.passed:
+        errors.print(
+            f"dc2kit: error: {result.artifact}: verification failed "
+            f"({'parity' if result.sha256_matches else 'artifact changed since export'})",
+            markup=False,
+            highlight=False,
+        )
+        return 1
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dc2kit", description=__doc__)
@@ -426,6 +560,28 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--fps", type=float, default=12.0)
     sweep.add_argument("--out", required=True, help="output MP4")
     sweep.set_defaults(run=cmd_sweep)
+
+    export = commands.add_parser("export", help="export to Core ML / TFLite with a parity gate")
+    export.add_argument("--target", choices=("coreml", "tflite", "all"), required=True)
+    export.add_argument("--preset", choices=sorted(PRESETS), default="mobile")
+    export.add_argument("--size", type=parse_size, default=(384, 512), help="WxH (default 512x384)")
+    export.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    export.add_argument(
+        "--checkpoint", help="a dc2kit .safetensors checkpoint (else seeded random)"
+    )
+    export.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    export.add_argument("--formulation", choices=("shift", "im2col"), default="shift")
+    export.add_argument("--outputs", choices=("image", "all"), default="image")
+    export.add_argument("--channels-last", action="store_true", help="TFLite: NHWC inputs/outputs")
+    export.add_argument("--image-io", action="store_true", help="Core ML: image inputs/outputs")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--json", action="store_true", help="machine-readable output")
+    export.set_defaults(run=cmd_export)
+
+    verify = commands.add_parser("verify", help="re-run an artifact's parity checks")
+    verify.add_argument("artifact", help="a .tflite or .mlpackage with its manifest beside it")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(run=cmd_verify)
     return parser
 
 
@@ -460,7 +616,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except (ModelError, CaptureError, RenderError, RenderInputError, AlignmentError) as error:
+    except (
+        ModelError,
+        CaptureError,
+        RenderError,
+        RenderInputError,
+        AlignmentError,
+        ExportError,
+    ) as error:
         errors.print(f"dc2kit: error: {error}", markup=False, highlight=False)
         return 1
 

@@ -266,11 +266,16 @@ def read_dc2_config(path: str | Path) -> DC2Config:
     return DC2Config.from_json(metadata["config"])
 
 
-def load_dc2(path: str | Path, size: tuple[int, int] | None = None) -> DC2Net:
-    """Build the DC2Net stored at `path`; `size` = (height, width) rebuilds it at another size."""
+def load_dc2(
+    path: str | Path, size: tuple[int, int] | None = None, formulation: Formulation | None = None
+) -> DC2Net:
+    """Build the DC2Net stored at `path`; `size` = (height, width) rebuilds it at another size,
+    `formulation` picks how its kernel-prediction calls are computed (weights do not change)."""
     config = read_dc2_config(path)
     if size is not None and size != (config.height, config.width):
         config = config.with_size(*size)
+    if formulation is not None:
+        config = replace(config, formulation=formulation)
     model = DC2Net(config)
     try:
         state = load_file(str(path))

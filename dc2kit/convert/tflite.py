@@ -1,0 +1,389 @@
+"""Export DC2Net to TFLite with litert-torch, run the artifact in LiteRT, and report its ops.
+
+Every kernel-prediction call is lowered as one StableHLO composite `dc2kit.kernel_predict`
+(attributes `k` and `formulation`) around the formulation's strictly 4-D torch graph. The .tflite
+then holds one `STABLEHLO_COMPOSITE` op per call plus a decomposition subgraph: the CPU interpreter
+runs the decomposition, and an NPU compiler may map the named op to a native kernel.
+
+Precisions: `fp32` as converted; `fp16` stores weights as float16 and dequantizes them at load
+(compute stays float32); `int8` is dynamic-range quantization (int8 weights, activations quantized
+on the fly by the hybrid kernels). Both come from ai-edge-quantizer applied to the fp32 flatbuffer.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dc2kit.atomic import atomic_output
+from dc2kit.convert.errors import ExportError
+from dc2kit.convert.tflite_report import (
+    TFLiteReport,
+    analyze_tflite,
+    composite_names,
+    count_ops,
+    read_tflite_subgraphs,
+    tflite_op_histogram,
+)
+from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet
+from dc2kit.model import DC2Net
+from dc2kit.model.kernel_predict import (
+    IMPLEMENTATIONS,
+    KernelPredict,
+    one_hot_taps,
+    replicate_pad,
+    tap_sum_weights,
+)
+
+__all__ = [
+    "COMPOSITE_NAME",
+    "TFLiteArtifact",
+    "TFLiteReport",
+    "TensorSpec",
+    "analyze_tflite",
+    "export_tflite",
+    "quantize_tflite",
+    "run_tflite",
+    "tflite_op_histogram",
+    "tflite_runner",
+]
+
+COMPOSITE_NAME = "dc2kit.kernel_predict"
+Precision = Literal["fp32", "fp16", "int8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+Runner = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+EXPORTABLE_FORMULATIONS = ("shift", "im2col")
+IMAGE_CHANNELS = 3  # DC2Net's refiners apply their kernels to RGB images
+_TOOL_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named signature tensor as the interpreter sees it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class TFLiteArtifact:
+    """A written .tflite and what it holds: signature I/O, ops, composites, tool versions."""
+
+    path: Path
+    precision: str
+    layout: str
+    signature_name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    op_histogram: dict[str, int]
+    composite_names: tuple[str, ...]
+    converter_versions: dict[str, str]
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.outputs)
+
+
+class CompositeKernelPredict(nn.Module):
+    """A kernel-prediction call marked as one StableHLO composite around its 4-D decomposition.
+
+    `im2col`'s one-hot gather and tap-sum weights are buffers, so they lower to constants rather
+    than to iota/compare/cast ops computed at run time.
+    """
+
+    def __init__(self, kernel_size: int, formulation: str, channels: int = IMAGE_CHANNELS) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.formulation = formulation
+        self.channels = channels
+        if formulation == "im2col":
+            cpu = torch.device("cpu")
+            gather = one_hot_taps(channels, kernel_size, torch.float32, cpu)
+            self.register_buffer("gather_taps", gather, persistent=False)
+            self.register_buffer(
+                "sum_taps",
+                tap_sum_weights(channels, kernel_size, torch.float32, cpu),
+                persistent=False,
+            )
+
+    def _decomposition(self, image: Tensor, kernels: Tensor) -> Tensor:
+        if self.formulation != "im2col":
+            return IMPLEMENTATIONS[self.formulation](image, kernels)
+        padded = replicate_pad(image, self.kernel_size // 2)
+        patches = F.conv2d(padded, self.gather_taps, groups=self.channels)
+        return F.conv2d(patches * torch.cat([kernels] * self.channels, dim=1), self.sum_taps)
+
+    def forward(self, image: Tensor, kernels: Tensor) -> Tensor:
+        from litert_torch.hlfb import StableHLOCompositeBuilder
+
+        # One builder per call: each call must become its own composite op.
+        builder = StableHLOCompositeBuilder(
+            name=COMPOSITE_NAME, attr={"k": self.kernel_size, "formulation": self.formulation}
+        )
+        image, kernels = builder.mark_inputs(image, kernels)
+        return builder.mark_outputs(self._decomposition(image, kernels))
+
+    def extra_repr(self) -> str:
+        return f"k={self.kernel_size}, formulation={self.formulation}"
+
+
+class NamedSignature(nn.Module):
+    """Keyword inputs and a dict of outputs: litert-torch names signature tensors after them.
+
+    With `channels_last`, litert-torch's I/O wrapper takes NHWC inputs and returns NHWC outputs:
+    the layout change moves into the graph, where the converter folds it into its own NCHW↔NHWC
+    transposes at the outputs. Inputs still pass one: litert-torch 0.10 keeps composite
+    boundaries (and `expand`) NCHW, and `w`/`uw` feed kernel-prediction composites.
+    """
+
+    def __init__(self, wrapper: ExportWrapper, channels_last: bool) -> None:
+        super().__init__()
+        self.output_names = wrapper.output_names
+        if channels_last:
+            from litert_torch import to_channel_last_io
+
+            everything_in = list(range(len(wrapper.input_names)))
+            everything_out = list(range(len(wrapper.output_names)))
+            self.body = to_channel_last_io(wrapper, args=everything_in, outputs=everything_out)
+        else:
+            self.body = wrapper
+
+    def forward(
+        self, w: Tensor, uw: Tensor, defocus_w: Tensor, defocus_t: Tensor
+    ) -> dict[str, Tensor]:
+        outputs = self.body(w, uw, defocus_w, defocus_t)
+        return dict(zip(self.output_names, outputs, strict=True))
+
+
+def with_composite_kernel_predict(model: DC2Net) -> DC2Net:
+    """A deep copy of `model` whose every `KernelPredict` call site is a composite module."""
+    model = copy.deepcopy(model).eval()
+    sites = [(name, m) for name, m in model.named_modules() if isinstance(m, KernelPredict)]
+    for name, site in sites:
+        if site.formulation not in EXPORTABLE_FORMULATIONS:
+            raise ValueError(
+                f"kernel-prediction formulation {site.formulation!r} at {name} has no 4-D "
+                f"decomposition; build the model with one of {EXPORTABLE_FORMULATIONS}"
+            )
+        parent_name, _, child_name = name.rpartition(".")
+        composite = CompositeKernelPredict(site.kernel_size, site.formulation)
+        setattr(model.get_submodule(parent_name), child_name, composite)
+    return model
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of a converter's message (MLIR errors run to pages), bounded in length."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _check_arguments(path: Path, precision: str, outputs: str) -> None:
+    if precision not in PRECISIONS:
+        raise ExportError(f"{path}: unknown precision {precision!r}; choose from {PRECISIONS}")
+    if outputs not in ("image", "all"):
+        raise ExportError(f"{path}: unknown output set {outputs!r}; choose 'image' or 'all'")
+    if not path.parent.is_dir():
+        raise ExportError(f"{path}: destination folder {path.parent} does not exist")
+
+
+def _sample_inputs(model: DC2Net, channels_last: bool) -> dict[str, Tensor]:
+    inputs = model.example_inputs()
+    if channels_last:
+        inputs = tuple(t.permute(0, 2, 3, 1).contiguous() for t in inputs)
+    return dict(zip(INPUT_NAMES, inputs, strict=True))
+
+
+def _convert(module: nn.Module, sample: dict[str, Tensor], signature_name: str) -> bytes:
+    import litert_torch
+
+    converter = litert_torch.signature(signature_name, module, sample_kwargs=sample)
+    return converter.convert().model_content()
+
+
+def _quantization_recipe(precision: str) -> list[dict]:
+    from ai_edge_quantizer import qtyping, recipe, recipe_manager
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    if precision == "int8":
+        return recipe.dynamic_wi8_afp32()
+    manager = recipe_manager.RecipeManager()
+    manager.add_weight_only_config(
+        regex=".*",
+        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+        num_bits=16,
+        algorithm_key=AlgorithmName.FLOAT_CASTING,
+    )
+    return manager.get_quantization_recipe()
+
+
+def _quantize(flatbuffer: bytes, precision: str, destination: Path) -> bytes:
+    """`flatbuffer` with fp16 (weight-only) or int8 (dynamic-range) weights; fp32 as it is."""
+    if precision == "fp32":
+        return flatbuffer
+    from ai_edge_quantizer import quantizer
+
+    try:
+        model = quantizer.Quantizer(flatbuffer, _quantization_recipe(precision))
+        result = model.quantize(enable_progress_bar=False, enable_progress_report=False)
+    except Exception as error:
+        raise ExportError(
+            f"{destination}: {precision} quantization failed: {_one_line(error)}"
+        ) from error
+    return bytes(result.quantized_model)
+
+
+def _write_atomically(path: Path, flatbuffer: bytes) -> None:
+    with atomic_output(path) as temporary:
+        temporary.write_bytes(flatbuffer)
+
+
+def quantize_tflite(source: str | Path, destination: str | Path, precision: Precision) -> Path:
+    """Write `source` (an fp32 .tflite) at `precision` to `destination`, without re-tracing."""
+    source, destination = Path(source), Path(destination)
+    _check_arguments(destination, precision, "image")
+    try:
+        flatbuffer = source.read_bytes()
+    except OSError as error:
+        raise ExportError(f"{source}: cannot read ({error.strerror or error})") from error
+    _write_atomically(destination, _quantize(flatbuffer, precision, destination))
+    return destination
+
+
+def _signature_specs(path: Path, signature_name: str) -> tuple[tuple[TensorSpec, ...], ...]:
+    """(inputs, outputs) of the signature, as the interpreter reports them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner(signature_name)
+    return tuple(
+        tuple(
+            TensorSpec(name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name)
+            for name, detail in details.items()
+        )
+        for details in (runner.get_input_details(), runner.get_output_details())
+    )
+
+
+def _ordered(specs: tuple[TensorSpec, ...], names: tuple[str, ...]) -> tuple[TensorSpec, ...]:
+    by_name = {spec.name: spec for spec in specs}
+    return tuple(by_name[name] for name in names)
+
+
+def _tool_versions() -> dict[str, str]:
+    return {package: metadata.version(package) for package in _TOOL_PACKAGES}
+
+
+def export_tflite(
+    model: DC2Net,
+    path: str | Path,
+    *,
+    precision: Precision = "fp32",
+    channels_last: bool = False,
+    outputs: OutputSet = "image",
+    signature_name: str = "render",
+) -> TFLiteArtifact:
+    """Convert `model` to a .tflite at `path` with one named signature; nothing partial is left.
+
+    Inputs `w, uw, defocus_w, defocus_t` and outputs named as `ExportWrapper`'s, NCHW or (with
+    `channels_last`) NHWC. Raises `ExportError` for bad arguments and converter failures.
+    """
+    path = Path(path)
+    _check_arguments(path, precision, outputs)
+    try:
+        wrapper = ExportWrapper(with_composite_kernel_predict(model), outputs).eval()
+    except ValueError as error:
+        raise ExportError(f"{path}: {error}") from error
+    module = NamedSignature(wrapper, channels_last).eval()
+    try:
+        with torch.no_grad():
+            flatbuffer = _convert(module, _sample_inputs(model, channels_last), signature_name)
+    except Exception as error:
+        raise ExportError(f"{path}: litert-torch conversion failed: {_one_line(error)}") from error
+    _write_atomically(path, _quantize(flatbuffer, precision, path))
+    inputs, outputs_ = _signature_specs(path, signature_name)
+    subgraphs = read_tflite_subgraphs(path)
+    return TFLiteArtifact(
+        path=path,
+        precision=precision,
+        layout="NHWC" if channels_last else "NCHW",
+        signature_name=signature_name,
+        inputs=_ordered(inputs, wrapper.input_names),
+        outputs=_ordered(outputs_, wrapper.output_names),
+        op_histogram=count_ops(subgraphs),
+        composite_names=composite_names(subgraphs),
+        converter_versions=_tool_versions(),
+    )
+
+
+def _signature_runner(path: Path, signature_name: str | None, threads: int) -> Runner:
+    """A callable running one signature (the only one by default) on exactly its named inputs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    signatures = interpreter.get_signature_list()
+    if signature_name is None and len(signatures) == 1:
+        signature_name = next(iter(signatures))
+    if signature_name not in signatures:
+        raise ExportError(f"{path}: name one of the signatures {sorted(signatures)}")
+    expected = set(signatures[signature_name]["inputs"])
+    runner = interpreter.get_signature_runner(signature_name)
+
+    def run(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if set(inputs) != expected:
+            raise ExportError(
+                f"{path}: inputs {sorted(inputs)} given, signature takes {sorted(expected)}"
+            )
+        return runner(**{k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
+
+    return run
+
+
+def run_tflite(
+    path: str | Path,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    threads: int = 2,
+    signature_name: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Run one signature (the only one by default) in LiteRT's interpreter on named inputs.
+
+    Inputs are given in the artifact's own layout (NCHW, or NHWC for a channels-last export).
+    """
+    return _signature_runner(Path(path), signature_name, threads)(inputs)
+
+
+def tflite_runner(
+    path: str | Path,
+    *,
+    channels_last: bool = False,
+    signature_name: str | None = None,
+    threads: int = 2,
+) -> Runner:
+    """A reusable runner of the artifact at `path` taking and returning NCHW arrays.
+
+    The form `dc2kit.convert.parity.check_parity` compares against PyTorch; for a channels-last
+    artifact it transposes at the boundary.
+    """
+    run = _signature_runner(Path(path), signature_name, threads)
+    if not channels_last:
+        return run
+
+    def run_channels_last(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = run({name: value.transpose(0, 2, 3, 1) for name, value in inputs.items()})
+        return {name: value.transpose(0, 3, 1, 2) for name, value in outputs.items()}
+
+    return run_channels_last

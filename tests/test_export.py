@@ -1,0 +1,158 @@
+"""`dc2kit export` and `verify`: the parity gate, manifests, refusals that leave nothing."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dc2kit.cli import main
+from dc2kit.convert import export as export_module
+from dc2kit.convert.manifest import artifact_sha256, manifest_path
+from dc2kit.model import DC2Net, preset_config, save_dc2
+
+SIZE = "96x64"
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+@pytest.fixture(scope="module")
+def tflite_export(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    argv = [
+        "export",
+        "--target",
+        "tflite",
+        "--preset",
+        "mobile",
+        "--size",
+        SIZE,
+        "--precision",
+        "fp32",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    assert main(argv) == 0
+    return out / "dc2_mobile_96x64_fp32.tflite"
+
+
+def test_export_writes_artifact_and_manifest(tflite_export):
+    manifest = json.loads(manifest_path(tflite_export).read_text())
+    assert manifest["sha256"] == artifact_sha256(tflite_export)
+    assert manifest["preset"] == "mobile"
+    assert (manifest["config"]["width"], manifest["config"]["height"]) == (96, 64)
+    assert manifest["weights"] == {"source": "random", "seed": 0}
+    assert set(manifest["tools"]) >= {"torch", "coremltools", "litert-torch", "ai-edge-litert"}
+    assert manifest["op_histogram"]["STABLEHLO_COMPOSITE(dc2kit.kernel_predict)"] == 8
+    assert not [op for op in manifest["op_histogram"] if "GATHER" in op or "SCATTER" in op]
+    checks = {c["check"]: c for c in manifest["parity"]["checks"]}
+    assert set(checks) == {"random", "structured"}
+    assert manifest["parity"]["passed"]
+    assert manifest["parity"]["min_psnr_db"] >= 80
+    assert manifest["delegate_report"]["gpu_delegate_verdict"]
+    assert [spec["name"] for spec in manifest["inputs"]] == ["w", "uw", "defocus_w", "defocus_t"]
+
+
+def test_verify_passes_then_catches_a_changed_artifact(tflite_export, capsys, tmp_path):
+    code, out, _ = _run(capsys, ["verify", str(tflite_export), "--json"])
+    assert code == 0
+    assert json.loads(out)["passed"] is True
+    changed = tmp_path / tflite_export.name
+    changed.write_bytes(tflite_export.read_bytes())
+    manifest_path(changed).write_text(manifest_path(tflite_export).read_text())
+    torch.manual_seed(0)
+    _corrupt_one_bias(changed, DC2Net(preset_config("mobile", 64, 96)))
+    code, out, err = _run(capsys, ["verify", str(changed), "--json"])
+    assert code == 1
+    report = json.loads(out)
+    assert report["sha256_matches"] is False
+    assert report["parity"]["passed"] is False
+    assert "changed since export" in err
+    changed.write_bytes(tflite_export.read_bytes()[:5000])
+    code, _, err = _run(capsys, ["verify", str(changed)])
+    assert code == 1
+    assert "cannot run it" in err
+
+
+def _corrupt_one_bias(path, model):
+    """Scale one value of a conv bias inside the artifact's bytes (found by its exact bytes)."""
+    vector = model.refiner_w.encoder.stage2[0][0].bias.detach().numpy().astype(np.float32)
+    data = bytearray(path.read_bytes())
+    offset = bytes(data).find(vector.tobytes())
+    assert offset > 0, "bias bytes not found in the artifact"
+    value = np.frombuffer(bytes(data[offset : offset + 4]), np.float32)[0]
+    data[offset : offset + 4] = np.float32(value * 50 + 1).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupted_weight_fails_the_gate_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    real_convert = export_module._convert
+
+    def convert_then_corrupt(target, model, path, options):
+        artifact = real_convert(target, model, path, options)
+        _corrupt_one_bias(path, model)
+        return artifact
+
+    monkeypatch.setattr(export_module, "_convert", convert_then_corrupt)
+    argv = [
+        "export",
+        "--target",
+        "tflite",
+        "--preset",
+        "mobile",
+        "--size",
+        SIZE,
+        "--precision",
+        "fp32",
+        "--out",
+        str(tmp_path),
+    ]
+    code, _, err = _run(capsys, argv)
+    assert code == 1
+    assert "misses the fp32 gate" in err
+    assert "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--target", "coreml", "--precision", "int8"], "not available for coreml"),
+        (["--target", "all", "--precision", "int8"], "not available for coreml"),
+        (["--target", "tflite", "--size", "100x64"], "multiple of 8"),
+        (["--target", "tflite", "--out", "/dev/null/x"], "cannot create output folder"),
+    ],
+)
+def test_bad_requests_fail_fast(tmp_path, capsys, argv, message):
+    full = ["export", "--preset", "mobile", "--size", SIZE, "--out", str(tmp_path / "o"), *argv]
+    code, _, err = _run(capsys, full)
+    assert code == 1
+    assert message in err
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_checkpoint_of_another_preset_is_refused(tmp_path, capsys):
+    checkpoint = tmp_path / "paper.safetensors"
+    torch.manual_seed(0)
+    save_dc2(DC2Net(preset_config("paper", 32, 32)), checkpoint)
+    argv = [
+        "export",
+        "--target",
+        "tflite",
+        "--preset",
+        "mobile",
+        "--size",
+        SIZE,
+        "--checkpoint",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    code, _, err = _run(capsys, argv)
+    assert code == 1
+    assert "is preset 'paper', not the requested 'mobile'" in err
