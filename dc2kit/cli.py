@@ -20,7 +20,7 @@ from rich.table import Table
 
 from dc2kit import __version__
 from dc2kit.android_bridge import write_dynamic_depth
-from dc2kit.bench.estimate import ACCELERATORS, estimate_latency
+from dc2kit.bench.estimate import ACCELERATORS, model_traffic, roofline_estimate
 from dc2kit.capture.align import AlignmentError
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.inputs import RenderInputs, prepare_render
@@ -72,7 +72,8 @@ def _emit_json(payload: dict[str, Any]) -> None:
 def cmd_info(args: argparse.Namespace) -> int:
     config = preset_config(args.preset, *args.size)
     costs = model_costs(config)
-    estimates = [estimate_latency(costs["total"].macs, acc) for acc in ACCELERATORS]
+    traffic = model_traffic(config)
+    estimates = [roofline_estimate(costs["total"].macs, traffic, acc) for acc in ACCELERATORS]
     if args.json:
         _emit_json(
             {
@@ -91,8 +92,12 @@ def cmd_info(args: argparse.Namespace) -> int:
                 "estimates": [
                     {
                         "device": e.device,
-                        "latency_ms": round(e.latency_ms, 2),
                         "label": e.label,
+                        "latency_ms": round(e.latency_ms, 2),
+                        "compute_ms": round(e.compute_ms, 2),
+                        "memory_ms": round(e.memory_ms, 2),
+                        "bound": e.bound,
+                        "gb_moved": round(e.bytes_moved / 1e9, 3),
                         "assumptions": list(e.assumptions),
                     }
                     for e in estimates
@@ -112,12 +117,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     console.print(table)
     for e in estimates:
-        console.print(f"[bold]estimate[/bold] {e.device}: {e.latency_ms:.1f} ms")
+        console.print(
+            f"[bold]estimate[/bold] {e.device}: {e.latency_ms:.1f} ms ({e.bound}-bound: compute "
+            f"{e.compute_ms:.1f} ms, memory {e.memory_ms:.1f} ms for {e.bytes_moved / 1e9:.2f} GB)"
+        )
     console.print("estimate assumptions:")
-    for assumption in estimates[0].assumptions[1:]:
-        console.print(f"  - {assumption}")
     for e in estimates:
-        console.print(f"  - {e.device}: {e.assumptions[0]}")
+        for assumption in e.assumptions:
+            if e is estimates[0] or assumption not in estimates[0].assumptions:
+                console.print(f"  - {assumption}", highlight=False)
     return 0
 
 

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 import dc2kit.convert.coreml_ops  # noqa: F401  (registers the kernel_predict translation)
 from dc2kit import __version__
 from dc2kit.convert.errors import ExportError
-from dc2kit.convert.wrap import ExportWrapper, OutputSet
+from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet, describe
 from dc2kit.model import DC2Net
 
 Precision = Literal["fp16", "fp32"]
@@ -53,20 +53,6 @@ DEPLOYMENT_TARGET = ct.target.iOS16
 IMAGE_SCALE = 1.0 / 127.5  # 0–255 pixel → [-1, 1] model range, with IMAGE_BIAS
 IMAGE_BIAS = -1.0
 LAYOUT = "NCHW"
-
-_INPUT_DESCRIPTIONS = {
-    "w": "wide (W) camera RGB image",
-    "uw": "ultra-wide (UW) RGB image, aligned to W",
-    "defocus_w": "blur radius of the input W in pixels, ≥ 0",
-    "defocus_t": "target blur radius in pixels, ≥ 0",
-}
-_OUTPUT_FIELD_DESCRIPTIONS = {
-    "fused": ("fused W/UW image at 1/{f} scale", (-1.0, 1.0)),
-    "refined_w": ("W refined towards the target defocus at 1/{f} scale", (-1.0, 1.0)),
-    "refined_uw": ("UW refined towards the target defocus at 1/{f} scale", (-1.0, 1.0)),
-    "mask_w": ("blending weight of the refined W at 1/{f} scale", (0.0, 1.0)),
-    "mask_uw": ("blending weight of the refined UW at 1/{f} scale (1 − mask_w)", (0.0, 1.0)),
-}
 
 
 class CoreMLRuntimeUnavailableError(ExportError):
@@ -128,7 +114,8 @@ def _input_specs(model: DC2Net, image_io: bool, tensor_dtype: str) -> tuple[Tens
     h, w = model.config.height, model.config.width
     kind = "image" if image_io else "tensor"
     specs = []
-    for name, description in _INPUT_DESCRIPTIONS.items():
+    for name in INPUT_NAMES:
+        description = describe(name).description
         if name in ("w", "uw"):
             value_range = (0.0, 255.0) if image_io else (-1.0, 1.0)
             dtype = "uint8" if image_io else tensor_dtype
@@ -153,10 +140,11 @@ def _output_specs(
     specs = [final]
     for name in wrapper.output_names[1:]:
         field, factor = name.rsplit("_", 1)
-        template, value_range = _OUTPUT_FIELD_DESCRIPTIONS[field]
+        about = describe(name)
+        value_range = about.value_range
         channels = 1 if field.startswith("mask") else 3
         shape = (1, channels, h // int(factor), w // int(factor))
-        description = template.format(f=factor)
+        description = about.description
         specs.append(TensorSpec(name, "tensor", shape, tensor_dtype, value_range, description))
     return tuple(specs)
 

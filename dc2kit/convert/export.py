@@ -37,7 +37,7 @@ from dc2kit.convert.parity import (
     parity_inputs,
     torch_runner,
 )
-from dc2kit.convert.wrap import ExportWrapper, OutputSet
+from dc2kit.convert.wrap import ExportWrapper, OutputSet, describe
 from dc2kit.model import DC2Net, load_dc2, preset_config, read_dc2_config
 from dc2kit.model.kernel_predict import Formulation
 
@@ -221,17 +221,16 @@ def _delegate_report(target: Target, artifact: Any) -> dict[str, Any]:
 
 
 def _spec(artifact: Any) -> dict[str, Any]:
-    """Inputs and outputs as the artifact declares them (names, shapes, dtypes, layout, ranges)."""
+    """Inputs and outputs as the artifact declares them: names, shapes, dtypes, layout, ranges."""
+    layout = {"layout": artifact.layout} if hasattr(artifact, "layout") else {}
 
     def rows(specs: Any) -> list[dict[str, Any]]:
-        return [asdict(spec) for spec in specs]
+        return [{**describe(spec.name)._asdict(), **layout, **asdict(spec)} for spec in specs]
 
-    if hasattr(artifact, "output_specs"):
-        return {"inputs": rows(artifact.inputs), "outputs": rows(artifact.output_specs)}
+    output_specs = getattr(artifact, "output_specs", None)  # Core ML's `outputs` is the set name
     return {
         "inputs": rows(artifact.inputs),
-        "outputs": rows(artifact.outputs),
-        "layout": artifact.layout,
+        "outputs": rows(output_specs if output_specs is not None else artifact.outputs),
     }
 
 

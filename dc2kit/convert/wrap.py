@@ -6,7 +6,7 @@ W and UW and both masks (for visualisation and debugging), named `<field>_<facto
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from torch import Tensor, nn
 
@@ -16,6 +16,41 @@ from dc2kit.model.defocus import SCALE_FACTORS
 
 OutputSet = Literal["image", "all"]
 INPUT_NAMES = ("w", "uw", "defocus_w", "defocus_t")
+
+
+class IODescription(NamedTuple):
+    description: str
+    value_range: tuple[float, float | None]  # None: unbounded above
+
+
+_INPUTS = {
+    "w": IODescription("wide (W) camera RGB image", (-1.0, 1.0)),
+    "uw": IODescription("ultra-wide (UW) RGB image, aligned to W", (-1.0, 1.0)),
+    "defocus_w": IODescription("blur radius of the input W in pixels, ≥ 0", (0.0, None)),
+    "defocus_t": IODescription("target blur radius in pixels, ≥ 0", (0.0, None)),
+    "image": IODescription("rendered W at the target blur", (-1.0, 1.0)),
+}
+_SCALE_FIELDS = {
+    "fused": IODescription("fused W/UW image at 1/{f} scale", (-1.0, 1.0)),
+    "refined_w": IODescription("W refined towards the target defocus at 1/{f} scale", (-1.0, 1.0)),
+    "refined_uw": IODescription(
+        "UW refined towards the target defocus at 1/{f} scale", (-1.0, 1.0)
+    ),
+    "mask_w": IODescription("blending weight of the refined W at 1/{f} scale", (0.0, 1.0)),
+    "mask_uw": IODescription("blending weight of the refined UW at 1/{f} scale", (0.0, 1.0)),
+}
+
+
+def describe(name: str) -> IODescription:
+    """What an exported input or output holds and its intended value range (units included).
+
+    Refined images are nominally in [-1, 1]; only the final `image` is clamped to it.
+    """
+    if name in _INPUTS:
+        return _INPUTS[name]
+    field, factor = name.rsplit("_", 1)
+    about = _SCALE_FIELDS[field]
+    return IODescription(about.description.format(f=factor), about.value_range)
 
 
 def output_names(outputs: OutputSet) -> tuple[str, ...]:
