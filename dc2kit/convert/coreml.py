@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 import dc2kit.convert.coreml_ops  # noqa: F401  (registers the kernel_predict translation)
 from dc2kit import __version__
-from dc2kit.convert.errors import ExportError
+from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet, describe
 from dc2kit.model import DC2Net
 
@@ -194,17 +194,12 @@ def _ct_outputs(specs: tuple[TensorSpec, ...]) -> list[ct.TensorType | ct.ImageT
     ]
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
 def _export_program(module: nn.Module, example: tuple[Tensor, ...], path: Path):
     try:
         with torch.no_grad():
             return torch.export.export(module, example).run_decompositions({})
     except Exception as error:
-        raise ExportError(f"{path}: torch.export failed ({_one_line(error)})") from error
+        raise ExportError(f"{path}: torch.export failed ({first_line(error)})") from error
 
 
 def _convert(
@@ -225,7 +220,7 @@ def _convert(
             skip_model_load=True,
         )
     except Exception as error:
-        raise ExportError(f"{path}: Core ML conversion failed ({_one_line(error)})") from error
+        raise ExportError(f"{path}: Core ML conversion failed ({first_line(error)})") from error
 
 
 def _describe(
@@ -278,7 +273,9 @@ def _save_atomically(mlmodel: ct.models.MLModel, path: Path) -> None:
         try:
             mlmodel.save(str(built))
         except Exception as error:
-            raise ExportError(f"{path}: cannot save the ML program ({_one_line(error)})") from error
+            raise ExportError(
+                f"{path}: cannot save the ML program ({first_line(error)})"
+            ) from error
         previous = staging / "previous"
         if path.exists():
             os.replace(path, previous)
@@ -374,7 +371,7 @@ def load_coreml_spec(path: str | os.PathLike[str]) -> Any:
     try:
         return ct.models.MLModel(str(path), skip_model_load=True).get_spec()
     except Exception as error:
-        raise ExportError(f"{path}: not a readable Core ML model ({_one_line(error)})") from error
+        raise ExportError(f"{path}: not a readable Core ML model ({first_line(error)})") from error
 
 
 def _count_block(block: Any, counts: Counter[str]) -> None:
@@ -445,5 +442,5 @@ def predict_coreml(
     try:
         result = mlmodel.predict(feed)
     except Exception as error:
-        raise ExportError(f"{path}: Core ML prediction failed ({_one_line(error)})") from error
+        raise ExportError(f"{path}: Core ML prediction failed ({first_line(error)})") from error
     return {name: _from_feature(value) for name, value in result.items()}

@@ -15,3 +15,10 @@ class UnsupportedOpError(ExportError):
 
 class Fp16OverflowError(ExportError):
     """An activation exceeds the float16 range, so an fp16 program would produce inf/NaN."""
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """A converter's message cut to its first line (MLIR errors run to pages), bounded."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dc2kit.atomic import atomic_output
-from dc2kit.convert.errors import ExportError
+from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.tflite_report import (
     TFLiteReport,
     analyze_tflite,
@@ -185,13 +185,6 @@ def with_composite_kernel_predict(model: DC2Net) -> DC2Net:
     return model
 
 
-def _one_line(error: BaseException) -> str:
-    """The first line of a converter's message (MLIR errors run to pages), bounded in length."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def _check_arguments(path: Path, precision: str, outputs: str) -> None:
     if precision not in PRECISIONS:
         raise ExportError(f"{path}: unknown precision {precision!r}; choose from {PRECISIONS}")
@@ -242,7 +235,7 @@ def _quantize(flatbuffer: bytes, precision: str, destination: Path) -> bytes:
         result = model.quantize(enable_progress_bar=False, enable_progress_report=False)
     except Exception as error:
         raise ExportError(
-            f"{destination}: {precision} quantization failed: {_one_line(error)}"
+            f"{destination}: {precision} quantization failed: {first_line(error)}"
         ) from error
     return bytes(result.quantized_model)
 
@@ -312,7 +305,7 @@ def export_tflite(
         with torch.no_grad():
             flatbuffer = _convert(module, _sample_inputs(model, channels_last), signature_name)
     except Exception as error:
-        raise ExportError(f"{path}: litert-torch conversion failed: {_one_line(error)}") from error
+        raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
     _write_atomically(path, _quantize(flatbuffer, precision, path))
     inputs, outputs_ = _signature_specs(path, signature_name)
     subgraphs = read_tflite_subgraphs(path)
