@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.dc2kit-installed
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup test lint format demo clean
+.PHONY: setup test lint format demo bench bench-report clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ demo: $(STAMP)
 		--out demo-out/focus_sweep.mp4
 	$(BIN)/dc2kit export --target all --preset mobile --size 512x384 --precision fp16 \
 		--out demo-out/export
+	$(BIN)/dc2kit bench-suite --suite demo --results demo-out/bench/results \
+		--report demo-out/bench/REPORT.md --plots demo-out/bench/plots
+
+bench: $(STAMP)
+	$(BIN)/dc2kit bench-suite --suite standard
+
+bench-report: $(STAMP)
+	$(BIN)/dc2kit bench-report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

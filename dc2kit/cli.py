@@ -20,7 +20,20 @@ from rich.table import Table
 
 from dc2kit import __version__
 from dc2kit.android_bridge import write_dynamic_depth
+from dc2kit.atomic import write_atomically
 from dc2kit.bench.estimate import ACCELERATORS, model_traffic, roofline_estimate
+from dc2kit.bench.harness import (
+    DEFAULT_RUNS,
+    DEFAULT_SECONDS,
+    DEFAULT_WARMUP,
+    BenchError,
+    BenchProgress,
+    run_benchmarks,
+)
+from dc2kit.bench.report import generate_report
+from dc2kit.bench.results import append_results
+from dc2kit.bench.runtimes import RUNTIMES
+from dc2kit.bench.suite import run_suite
 from dc2kit.capture.align import AlignmentError
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.inputs import RenderInputs, prepare_render
@@ -514,6 +527,86 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- benchmarks ----------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    names = [name.strip() for name in args.runtimes.split(",") if name.strip()]
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("benchmark", total=len(names))
+
+        def show(event: BenchProgress) -> None:
+            progress.update(task, description=f"{event.runtime}: {event.stage}")
+            if event.stage == "done":
+                progress.advance(task)
+
+        results = run_benchmarks(
+            args.preset,
+            args.size,
+            names,
+            args.threads,
+            runs=args.runs,
+            seconds=args.seconds,
+            warmup=args.warmup,
+            work_dir=Path(args.work_dir),
+            formulation=args.formulation,
+            progress=show,
+        )
+    if args.append:
+        append_results(args.append, results)
+    if args.json:
+        write_atomically(args.json, json.dumps([asdict(r) for r in results], indent=2).encode())
+    table = Table(
+        title=f"DC2Net {args.preset} at {args.size[1]}x{args.size[0]}, {args.threads} threads"
+    )
+    for column in (
+        "runtime",
+        "p50 ms",
+        "p90 ms",
+        "trimmed mean ms",
+        "peak RSS MiB",
+        "GFLOP/s",
+        "share of peak",
+    ):
+        table.add_column(column, justify="left" if column == "runtime" else "right")
+    for r in results:
+        if r.timings is None:
+            table.add_row(r.runtime, *["—"] * 5, "; ".join(r.notes))
+            continue
+        t = r.timings
+        table.add_row(
+            r.runtime,
+            f"{t.p50_ms:.1f}",
+            f"{t.p90_ms:.1f}",
+            f"{t.trimmed_mean_ms:.1f}",
+            f"{r.peak_rss_mb:.0f}",
+            f"{r.achieved_gflops:.1f}",
+            f"{r.share_of_peak:.0%}",
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_bench_suite(args: argparse.Namespace) -> int:
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task(f"suite {args.suite}", total=None)
+        written = run_suite(
+            args.suite,
+            Path(args.results),
+            Path(args.work_dir),
+            lambda text: progress.update(task, description=text),
+        )
+    report = generate_report(Path(args.results), Path(args.report), Path(args.plots))
+    for file, count in written.items():
+        console.print(f"appended {count} results to {Path(args.results) / file}", highlight=False)
+    console.print(f"wrote {report}", highlight=False)
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    report = generate_report(Path(args.results), Path(args.report), Path(args.plots))
+    console.print(f"wrote {report}", highlight=False)
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dc2kit", description=__doc__)
@@ -590,6 +683,41 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("artifact", help="a .tflite or .mlpackage with its manifest beside it")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(run=cmd_verify)
+
+    bench = commands.add_parser("bench", help="measure latency and memory of host runtimes")
+    bench.add_argument("--preset", choices=sorted(PRESETS), default="mobile")
+    bench.add_argument("--size", type=parse_size, default=(384, 512), help="WxH (default 512x384)")
+    bench.add_argument(
+        "--runtimes", default="torch,tflite-fp32", help=f"comma-separated: {', '.join(RUNTIMES)}"
+    )
+    bench.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    bench.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="at least this many runs")
+    bench.add_argument(
+        "--seconds", type=float, default=DEFAULT_SECONDS, help="and at least this long"
+    )
+    bench.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    bench.add_argument("--formulation", choices=("shift", "im2col"), default="shift")
+    bench.add_argument("--work-dir", default="build/bench-models", help="cache of exported models")
+    bench.add_argument("--json", metavar="FILE", help="write the results (with provenance) here")
+    bench.add_argument("--append", metavar="FILE", help="append results as JSON lines")
+    bench.set_defaults(run=cmd_bench)
+
+    for name, helptext, run in (
+        (
+            "bench-suite",
+            "run a suite of benchmarks/suites.json and regenerate the report",
+            cmd_bench_suite,
+        ),
+        ("bench-report", "regenerate REPORT.md and plots from result files", cmd_bench_report),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        if name == "bench-suite":
+            sub.add_argument("--suite", default="demo", help="standard or demo")
+            sub.add_argument("--work-dir", default="build/bench-models")
+        sub.add_argument("--results", default="benchmarks/results", help="JSON-lines folder")
+        sub.add_argument("--report", default="benchmarks/REPORT.md")
+        sub.add_argument("--plots", default="benchmarks/plots")
+        sub.set_defaults(run=run)
     return parser
 
 
@@ -631,6 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RenderInputError,
         AlignmentError,
         ExportError,
+        BenchError,
     ) as error:
         errors.print(f"dc2kit: error: {error}", markup=False, highlight=False)
         return 1

@@ -96,5 +96,3 @@ def test_estimate_measurements_are_labelled_with_their_assumptions():
         assert measurement.gmac == pytest.approx(macs / 1e9)
         assert measurement.config["precision"] == "fp16"
         assert Measurement.from_dict(json.loads(measurement.to_json())) == measurement
-
-

@@ -96,3 +96,60 @@ def test_console_script_exit_codes():
         text=True,
     )
     assert bad.returncode == 2 and "WxH" in bad.stderr
+
+
+def test_bench_writes_results_with_provenance(tmp_path, capsys):
+    out, log = tmp_path / "out.json", tmp_path / "model.jsonl"
+    argv = [
+        "bench",
+        "--size",
+        "64x48",
+        "--runtimes",
+        "torch",
+        "--runs",
+        "2",
+        "--seconds",
+        "0",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+        "--work-dir",
+        str(tmp_path / "cache"),
+        "--json",
+        str(out),
+        "--append",
+        str(log),
+    ]
+    assert main(argv) == 0
+    assert "torch" in capsys.readouterr().out
+    (result,) = json.loads(out.read_text())
+    assert result["runtime"] == "torch"
+    assert result["source"] == "measured"
+    assert result["config"]["threads"] == 1
+    provenance = result["provenance"]
+    assert {"git_commit", "cpu_model", "cores", "threads", "os", "date", "command"} <= set(
+        provenance
+    )
+    assert len(log.read_text().splitlines()) == 1
+
+
+def test_bench_rejects_an_unknown_runtime(tmp_path, capsys):
+    argv = ["bench", "--runtimes", "torch,onnx", "--work-dir", str(tmp_path)]
+    assert main(argv) == 1
+    assert "onnx" in capsys.readouterr().err
+
+
+def test_bench_report_from_no_results(tmp_path, capsys):
+    report = tmp_path / "REPORT.md"
+    argv = [
+        "bench-report",
+        "--results",
+        str(tmp_path / "none"),
+        "--report",
+        str(report),
+        "--plots",
+        str(tmp_path / "plots"),
+    ]
+    assert main(argv) == 0
+    assert report.read_text().count("**no data**") == 3

@@ -1,0 +1,232 @@
+"""The host runtimes `dc2kit bench` can time, by name: PyTorch eager, LiteRT (TFLite), Core ML.
+
+A runtime turns a `Workload` into a run-once callable on fixed inputs. Its optional `build` step
+writes an artifact (.tflite, .mlpackage) into a cache folder; the harness runs it in a process of
+its own, once per workload, so the converter's time and memory never reach a measurement.
+`prepare` is what the harness times as load: it reads the artifact (or builds the eager model)
+and initialises the runtime.
+
+The LiteRT and Core ML paths never import torch: a runtime's measured peak RSS then holds that
+runtime, not PyTorch's ~200 MB as well.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from dc2kit.model import DC2Net
+
+RunOnce = Callable[[], Any]
+MODEL_SEED = 0  # every runtime runs the same seeded random weights
+INPUT_SEED = 0
+MAX_BLUR_RADIUS = 8.0  # defocus inputs are blur radii in pixels
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What to run: the network (preset, size, kernel-prediction formulation) and CPU threads."""
+
+    preset: str
+    height: int
+    width: int
+    threads: int
+    formulation: str = "shift"
+
+    @property
+    def artifact_key(self) -> str:
+        """Names a cached artifact; threads are a run-time setting, so they are not part of it."""
+        return f"{self.preset}-{self.width}x{self.height}-{self.formulation}"
+
+
+def benchmark_inputs(height: int, width: int) -> dict[str, np.ndarray]:
+    """Seeded NCHW inputs in the model's ranges, the same for every runtime.
+
+    The network has no data-dependent control flow, so its latency does not depend on pixel
+    values; seeded noise keeps torch out of the LiteRT and Core ML processes.
+    """
+    rng = np.random.default_rng(INPUT_SEED)
+
+    def uniform(channels: int, low: float, high: float) -> np.ndarray:
+        return rng.uniform(low, high, (1, channels, height, width)).astype(np.float32)
+
+    return {
+        "w": uniform(3, -1.0, 1.0),
+        "uw": uniform(3, -1.0, 1.0),
+        "defocus_w": uniform(1, 0.0, MAX_BLUR_RADIUS),
+        "defocus_t": uniform(1, 0.0, MAX_BLUR_RADIUS),
+    }
+
+
+def seeded_model(workload: Workload) -> DC2Net:
+    """The preset's DC2Net at the workload's size with seeded random weights, in eval mode."""
+    import torch
+
+    from dc2kit.model import DC2Net, preset_config
+
+    config = preset_config(
+        workload.preset, workload.height, workload.width, formulation=workload.formulation
+    )
+    torch.manual_seed(MODEL_SEED)
+    return DC2Net(config).eval()
+
+
+class Runtime:
+    """One named way of executing the model on this machine."""
+
+    name: str
+    precision: str
+    executor: str  # what actually computes, for the record
+    modules: tuple[str, ...] = ()  # imported before load is timed: library start-up is not load
+
+    def skip_reason(self) -> str | None:
+        """Why this runtime cannot run on this machine, or None when it can."""
+        return None
+
+    def artifact_path(self, workload: Workload, work_dir: Path) -> Path | None:
+        """Where `build` caches this workload's artifact; None for runtimes that need none."""
+        return None
+
+    def build(self, workload: Workload, work_dir: Path) -> None:
+        """Write the artifact at `artifact_path` (called only when it is missing)."""
+
+    def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
+        """Load and initialise; return a callable running one inference on fixed inputs."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"precision": self.precision, "executor": self.executor}
+
+
+class TorchRuntime(Runtime):
+    name = "torch"
+    precision = "fp32"
+    executor = "PyTorch eager, torch.inference_mode"
+    modules = ("torch", "dc2kit.model")
+
+    def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
+        import torch
+
+        torch.set_num_threads(workload.threads)
+        model = seeded_model(workload)
+        inputs = tuple(
+            torch.from_numpy(a) for a in benchmark_inputs(workload.height, workload.width).values()
+        )
+
+        def run() -> Any:
+            with torch.inference_mode():
+                return model(*inputs)
+
+        return run
+
+
+class TFLiteRuntime(Runtime):
+    """LiteRT's interpreter with its default op resolver, which applies the XNNPACK CPU delegate
+    to the ops it supports; the rest run on LiteRT's built-in kernels."""
+
+    executor = "LiteRT Interpreter, XNNPACK CPU delegate (default)"
+    modules = ("ai_edge_litert.interpreter",)
+
+    def __init__(self, precision: str) -> None:
+        self.name = f"tflite-{precision}"
+        self.precision = precision
+
+    def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
+        return work_dir / "tflite" / f"{workload.artifact_key}-{self.precision}.tflite"
+
+    def build(self, workload: Workload, work_dir: Path) -> None:
+        """Convert fp32 once; fp16 and int8 quantize that file (a conversion takes ~40 s)."""
+        from dc2kit.convert.tflite import export_tflite, quantize_tflite
+
+        path = self.artifact_path(workload, work_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fp32 = path.with_name(f"{workload.artifact_key}-fp32.tflite")
+        if not fp32.exists():
+            export_tflite(seeded_model(workload), fp32, precision="fp32")
+        if self.precision != "fp32":
+            quantize_tflite(fp32, path, self.precision)
+
+    def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = self.artifact_path(workload, work_dir)
+        interpreter = Interpreter(model_path=str(path), num_threads=workload.threads)
+        runner = interpreter.get_signature_runner()
+        inputs = benchmark_inputs(workload.height, workload.width)
+        return lambda: runner(**inputs)
+
+
+COREML_COMPUTE_UNITS = {
+    "cpu": "CPU_ONLY",
+    "gpu": "CPU_AND_GPU",
+    "ne": "CPU_AND_NE",
+    "all": "ALL",
+}
+
+
+class CoreMLRuntime(Runtime):
+    """`MLModel.predict` on an fp16 ML program, restricted to a set of compute units.
+
+    Core ML picks its own threads and may still fall back to the CPU for unsupported ops.
+    """
+
+    precision = "fp16"
+    modules = ("coremltools",)
+
+    def __init__(self, units: str) -> None:
+        self.name = f"coreml-{units}"
+        self.compute_units = COREML_COMPUTE_UNITS[units]
+        self.executor = f"Core ML MLModel.predict, compute_units={self.compute_units}"
+
+    def skip_reason(self) -> str | None:
+        return None if sys.platform == "darwin" else "Core ML runs only on macOS"
+
+    def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
+        return work_dir / "coreml" / f"{workload.artifact_key}-{self.precision}.mlpackage"
+
+    def build(self, workload: Workload, work_dir: Path) -> None:
+        from dc2kit.convert.coreml import export_coreml
+
+        path = self.artifact_path(workload, work_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_coreml(seeded_model(workload), path, precision=self.precision)
+
+    def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
+        import coremltools as ct
+
+        path = self.artifact_path(workload, work_dir)
+        units = getattr(ct.ComputeUnit, self.compute_units)
+        model = ct.models.MLModel(str(path), compute_units=units)
+        feed = _coreml_feed(model, benchmark_inputs(workload.height, workload.width))
+        return lambda: model.predict(feed)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "compute_units": self.compute_units}
+
+
+def _coreml_feed(model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Inputs in the dtype each model input declares (fp16 programs take fp16 arrays)."""
+    from coremltools.proto.FeatureTypes_pb2 import ArrayFeatureType
+
+    feed = {}
+    for description in model.get_spec().description.input:
+        fp16 = description.type.multiArrayType.dataType == ArrayFeatureType.FLOAT16
+        feed[description.name] = inputs[description.name].astype(np.float16 if fp16 else np.float32)
+    return feed
+
+
+def _registry(*runtimes: Runtime) -> dict[str, Runtime]:
+    return {runtime.name: runtime for runtime in runtimes}
+
+
+RUNTIMES: dict[str, Runtime] = _registry(
+    TorchRuntime(),
+    *(TFLiteRuntime(precision) for precision in ("fp32", "fp16", "int8")),
+    *(CoreMLRuntime(units) for units in COREML_COMPUTE_UNITS),
+)

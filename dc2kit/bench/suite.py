@@ -1,0 +1,87 @@
+"""Benchmark suites (benchmarks/suites.json): the model grid, the kernel-prediction grid, and the
+phone estimates, appended as JSON lines to a results folder the report is generated from."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dc2kit.bench.estimate import estimate_measurements
+from dc2kit.bench.harness import BenchError, run_benchmarks
+from dc2kit.bench.micro import run_micro
+from dc2kit.bench.results import append_results
+
+SUITES_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "suites.json"
+Progress = Callable[[str], None]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x384' (width x height, as suites write sizes) → (height, width)."""
+    width, height = text.lower().split("x")
+    return int(height), int(width)
+
+
+def load_suite(name: str, path: str | Path = SUITES_FILE) -> dict[str, Any]:
+    suites = json.loads(Path(path).read_text())
+    if name not in suites:
+        raise BenchError(f"{path}: no suite {name!r}; choose from {sorted(suites)}")
+    return suites[name]
+
+
+def run_suite(
+    name: str, results_dir: Path, work_dir: Path, progress: Progress = lambda _: None
+) -> dict[str, int]:
+    """Run every section of suite `name`; returns the number of results written per file."""
+    suite = load_suite(name)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, int] = {}
+
+    def save(file: str, measurements: list) -> None:
+        append_results(results_dir / file, measurements)
+        written[file] = written.get(file, 0) + len(measurements)
+
+    model = suite.get("model")
+    if model:
+        for preset in model["presets"]:
+            for size in model["sizes"]:
+                label = f"model {preset} {size}"
+                progress(label)
+                save(
+                    "model.jsonl",
+                    run_benchmarks(
+                        preset,
+                        parse_size(size),
+                        model["runtimes"],
+                        model["threads"] or os.cpu_count() or 1,
+                        runs=model["runs"],
+                        seconds=model["seconds"],
+                        warmup=model["warmup"],
+                        work_dir=work_dir,
+                        formulation=model["formulation"],
+                        progress=lambda p, label=label: progress(f"{label}: {p.runtime} {p.stage}"),
+                    ),
+                )
+                for precision in ("fp16", "int8"):
+                    estimates = estimate_measurements(preset, *parse_size(size), precision)
+                    save("estimates.jsonl", estimates)
+    micro = suite.get("kernel_predict")
+    if micro:
+        save(
+            "kernel_predict.jsonl",
+            run_micro(
+                [parse_size(size) for size in micro["sizes"]],
+                micro["ks"],
+                micro["formulations"],
+                micro["engines"],
+                micro["runs"],
+                micro["seconds"],
+                work_dir,
+                progress=progress,
+                warmup=micro["warmup"],
+                threads=micro["threads"],
+            ),
+        )
+    return written

@@ -1,0 +1,266 @@
+"""Benchmark report: regenerated from hand-made result files alone, targets computed exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dc2kit.bench.report import generate_report
+from dc2kit.bench.results import Measurement, Timings, append_results
+
+HOST = {
+    "git_commit": "abc1234",
+    "dc2kit_version": "0.1.0",
+    "tools": {"python": "3.11.7", "torch": "2.13.0"},
+    "cpu_model": "Test CPU 9000",
+    "cores": 2,
+    "threads": 2,
+    "os": "Linux-test",
+    "date": "2026-01-02T10:00:00+00:00",
+    "command": "dc2kit bench run --suite standard",
+}
+PHONE = {
+    **HOST,
+    "cpu_model": "Pixel 8 (Tensor G3)",
+    "os": "Android 15",
+    "date": "2026-01-03T08:00:00+00:00",
+    "command": "adb run",
+}
+ESTIMATE = {**HOST, "command": "dc2kit info --preset mobile"}
+
+
+def timings(p50: float) -> Timings:
+    return Timings(
+        load_ms=None,
+        first_ms=None,
+        warmup=3,
+        runs=30,
+        min_ms=p50 * 0.9,
+        p50_ms=p50,
+        p90_ms=p50 * 1.1,
+        mean_ms=p50,
+        trimmed_mean_ms=p50,
+    )
+
+
+def model(runtime: str, preset: str, size: tuple[int, int], p50: float, **extra) -> Measurement:
+    config = {"preset": preset, "width": size[0], "height": size[1], "threads": 2}
+    if runtime.startswith("tflite"):
+        config["precision"] = runtime.split("-")[1]
+        config["executor"] = "LiteRT, XNNPACK"
+    return Measurement(
+        "model",
+        runtime,
+        config,
+        "measured",
+        timings(p50),
+        peak_rss_mb=500.0,
+        provenance=HOST,
+        **extra,
+    )
+
+
+def micro(
+    formulation: str, k: int, p50: float, peak: float, date: str = HOST["date"]
+) -> Measurement:
+    config = {"formulation": formulation, "k": k, "width": 1024, "height": 768, "threads": 2}
+    return Measurement(
+        "kernel_predict",
+        f"torch-{formulation}",
+        config,
+        "measured",
+        timings(p50),
+        peak_rss_mb=peak,
+        notes=("rss_baseline_mb=100.0",),
+        provenance={**HOST, "date": date},
+    )
+
+
+def write_results(results: Path) -> None:
+    results.mkdir(parents=True)
+    append_results(
+        results / "model.jsonl",
+        [
+            model("torch", "mobile", (512, 384), 30.0),
+            model("tflite-fp32", "mobile", (512, 384), 12.0),
+            model("tflite-fp16", "mobile", (512, 384), 14.0),
+            model("torch", "mobile", (1024, 768), 120.0),
+            model("tflite-fp32", "mobile", (1024, 768), 50.0),
+            model(
+                "torch",
+                "paper",
+                (512, 384),
+                900.0,
+                achieved_gflops=100.0,
+                machine_peak_gflops=400.0,
+                share_of_peak=0.25,
+            ),
+            model(
+                "tflite-fp32",
+                "paper",
+                (512, 384),
+                700.0,
+                achieved_gflops=150.0,
+                machine_peak_gflops=400.0,
+            ),
+            Measurement(
+                "model",
+                "tflite-int8",
+                {"preset": "paper", "width": 1024, "height": 768},
+                "measured",
+                None,
+                notes=("skipped: int8 quantization ran out of memory",),
+                provenance=HOST,
+            ),
+        ],
+    )
+    append_results(
+        results / "kernel_predict.jsonl",
+        [
+            micro("shift", 5, 99.0, 900.0, date="2026-01-01T09:00:00+00:00"),  # superseded
+            micro("reference", 5, 40.0, 700.0),
+            micro("shift", 5, 10.0, 250.0),
+            micro("im2col", 5, 20.0, 400.0),
+            micro("reference", 7, 80.0, 1100.0),
+            micro("shift", 7, 16.0, 300.0),
+            micro("im2col", 7, 32.0, 500.0),
+        ],
+    )
+    append_results(
+        results / "phone.jsonl",
+        [
+            Measurement(
+                "phone",
+                "android-gpu",
+                {"preset": "mobile", "width": 512, "height": 384},
+                "phone",
+                Timings(80.0, 90.0, 5, 30, 40.0, 45.0, None, 46.0, None),
+                provenance=PHONE,
+            ),
+            Measurement(  # a tool that prints only a mean
+                "phone",
+                "android-npu",
+                {"preset": "mobile", "width": 512, "height": 384},
+                "phone",
+                Timings(None, None, 5, 30, None, None, None, 20.0, None),
+                provenance=PHONE,
+            ),
+            Measurement(
+                "model",
+                "estimate-a16",
+                {"preset": "mobile", "width": 1024, "height": 768},
+                "estimate",
+                timings(5.6),
+                gmac=48.0,
+                notes=("8.5 TFLOP/s effective (assumed 50 % of peak)", "compute-bound"),
+                provenance=ESTIMATE,
+            ),
+        ],
+    )
+
+
+@pytest.fixture
+def report(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    write_results(results)
+    out = tmp_path / "benchmarks" / "REPORT.md"
+    plots = tmp_path / "benchmarks" / "plots"
+    generate_report(results, out, plots)
+    return out, plots, results
+
+
+def section(text: str, heading: str) -> str:
+    body = text.split(f"\n{heading}\n", 1)[1]
+    return body.split("\n## ", 1)[0]
+
+
+def test_targets_are_computed_from_the_data(report):
+    text = report[0].read_text()
+    targets = section(text, "## Targets")
+    assert (
+        "| TFLite fp32 (XNNPACK) vs PyTorch eager, mobile preset, 512×384 | ≥ 1.5× faster (p50) "
+        "| 2.50× at 2 threads | **met** |" in targets
+    )
+    assert "| 2 | 30.0 | 12.0 | 2.50× | met |" in targets
+    assert "met by torch-shift at every k | **met** |" in targets
+    assert "| torch-shift | 5 | 4.00× | 0.25× | met |" in targets  # 10 ms, 150 MB vs 40, 600
+    assert "| torch-shift | 7 | 5.00× | 0.20× | met |" in targets
+    assert "| torch-im2col | 5 | 2.00× | 0.50× | not met |" in targets
+    assert "| torch-im2col | 7 | 2.50× | 0.40× | not met |" in targets
+    assert (
+        "| 37.5 % (tflite-fp32, 512×384 · precision=fp32 · preset=paper · threads=2) "
+        "| **not met** |" in targets
+    )
+    assert "| torch | 512×384 · preset=paper · threads=2 | 100 | 400 | 25.0 % |" in targets
+
+
+def test_suite_tables_use_the_latest_run_and_show_both_memories(report):
+    text = report[0].read_text()
+    assert "17 configurations (1 superseded by later runs)" in text
+    micro = section(text, "## Suite `kernel_predict` (measured)")
+    assert "op increment MB" in micro
+    assert "| torch-shift | 1024×768 · formulation=shift · k=5 · threads=2 | 10.0 |" in micro
+    assert "| 250 | 150 |" in micro  # absolute peak, then the op's increment
+    assert "99.0" not in micro
+    model = section(text, "## Suite `model` (measured)")
+    assert model.index("| torch | 512×384 · preset=mobile") < model.index("| torch | 1024×768")
+    assert "tflite-int8" not in model
+    assert "executor=" not in model
+    assert "- `tflite-fp32`: LiteRT, XNNPACK" in model
+    assert "![model_latency](plots/model_latency.png)" in model
+    assert "![kernel_predict_time](plots/kernel_predict_time.png)" in micro
+
+
+def test_estimates_phone_and_skips_have_their_own_sections(report):
+    text = report[0].read_text()
+    estimates = section(text, "## Estimates (not measured)")
+    rows = [line for line in estimates.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[0].startswith("| label |")
+    assert rows[1].startswith(
+        "| estimate | estimate-a16 | 1024×768 · preset=mobile | 5.60 | 48.0 |"
+    )
+    assert "8.5 TFLOP/s effective (assumed 50 % of peak); compute-bound" in rows[1]
+    assert "estimate-a16" not in section(text, "## Suite `model` (measured)")
+    phone = section(text, "## Phone measurements")
+    assert phone.count("| runtime | config | p50 ms | runs | mean ms | env |") == 1
+    assert "| android-gpu | 512×384 · preset=mobile | 45.0 | 30 | 46.0 | E2 |" in phone
+    assert "| android-npu | 512×384 · preset=mobile | — | 30 | 20.0 | E2 |" in phone
+    skipped = section(text, "## Skipped configurations")
+    assert "| model | measured | tflite-int8 | 1024×768 · preset=paper | skipped: int8" in skipped
+
+
+def test_provenance_groups_rows_by_environment(report):
+    text = report[0].read_text()
+    provenance = section(text, "## Provenance")
+    assert provenance.count("\n### E") == 2  # this machine, and the phone
+    assert "- commit: abc1234" in provenance
+    assert "- CPU: Pixel 8 (Tensor G3)" in provenance
+    assert "- tools: python 3.11.7, torch 2.13.0" in provenance
+    assert "  - `dc2kit bench run --suite standard`" in provenance
+    assert "  - `dc2kit info --preset mobile`" in provenance
+    assert "2026-01-01T09:00:00+00:00" not in provenance  # the superseded run's date
+    assert "| E1 |" in section(text, "## Suite `model` (measured)")
+
+
+def test_plots_are_png_files(report):
+    _, plots, _ = report
+    names = sorted(path.name for path in plots.iterdir())
+    assert names == ["kernel_predict_memory.png", "kernel_predict_time.png", "model_latency.png"]
+    for name in names:
+        assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_second_run_is_byte_identical(report):
+    out, plots, results = report
+    first = out.read_bytes()
+    generate_report(results, out, plots)
+    assert out.read_bytes() == first
+
+
+def test_no_results_gives_no_data_targets(tmp_path):
+    (tmp_path / "results").mkdir()
+    out = generate_report(tmp_path / "results", tmp_path / "REPORT.md", tmp_path / "plots")
+    targets = section(out.read_text(), "## Targets")
+    assert targets.count("| no data | **no data** |") == 3
+    assert list((tmp_path / "plots").iterdir()) == []
