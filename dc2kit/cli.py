@@ -459,8 +459,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     results = []
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("export", total=None)
+
+        def step(text: str) -> None:
+            progress.update(task, description=text)
+
         for target in targets:
-            step = lambda text: progress.update(task, description=text)  # noqa: E731
             results.append(export_artifact(target, options, out_dir, step))
     if args.json:
         _emit_json(

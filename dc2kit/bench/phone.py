@@ -34,6 +34,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from dc2kit.bench.harness import summarize
 from dc2kit.bench.results import Measurement, Timings, provenance
 
 Accelerator = Literal["cpu", "gpu", "npu"]
@@ -640,26 +641,6 @@ def read_compute_plan(compiled_path: str, compute_units: str) -> list[PlannedOp]
     return planned
 
 
-def timings_from_samples(
-    load_ms: float | None, first_ms: float | None, warmup: int, samples_ms: Sequence[float]
-) -> Timings:
-    """Timed runs as `Timings`: trimmed mean over the middle 80 % (ExecuTorch's convention)."""
-    ordered = np.sort(np.asarray(samples_ms, dtype=np.float64))
-    cut = int(len(ordered) * 0.1)
-    middle = ordered[cut : len(ordered) - cut] if len(ordered) > 2 * cut else ordered
-    return Timings(
-        load_ms=load_ms,
-        first_ms=first_ms,
-        warmup=warmup,
-        runs=len(ordered),
-        min_ms=float(ordered[0]),
-        p50_ms=float(np.percentile(ordered, 50)),
-        p90_ms=float(np.percentile(ordered, 90)),
-        mean_ms=float(ordered.mean()),
-        trimmed_mean_ms=float(middle.mean()),
-    )
-
-
 def _mac_model() -> str:
     done = subprocess.run(
         ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, check=False
@@ -755,7 +736,7 @@ class IOSRunner:
             runtime=configuration.runtime,
             config={"model": path.name, "compute_units": configuration.compute_units, **config},
             source="measured",
-            timings=timings_from_samples(load_ms, first_ms, warmup, samples),
+            timings=summarize(samples, load_ms=load_ms, first_ms=first_ms, warmup=warmup),
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             / 2**20,  # bytes on macOS
             notes=(
