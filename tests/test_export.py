@@ -20,10 +20,9 @@ def _run(capsys, argv):
     return code, captured.out, captured.err.strip()
 
 
-@pytest.fixture(scope="module")
-def tflite_export(tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    argv = [
+def _tflite_argv(out, *extra):
+    """`dc2kit export` of the mobile preset to an fp32 .tflite in `out`."""
+    return [
         "export",
         "--target",
         "tflite",
@@ -35,9 +34,14 @@ def tflite_export(tmp_path_factory):
         "fp32",
         "--out",
         str(out),
-        "--json",
+        *extra,
     ]
-    assert main(argv) == 0
+
+
+@pytest.fixture(scope="module")
+def tflite_export(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    assert main(_tflite_argv(out, "--json")) == 0
     return out / "dc2_mobile_96x64_fp32.tflite"
 
 
@@ -99,20 +103,7 @@ def test_a_corrupted_weight_fails_the_gate_and_leaves_nothing(tmp_path, capsys, 
         return artifact
 
     monkeypatch.setattr(export_module, "_convert", convert_then_corrupt)
-    argv = [
-        "export",
-        "--target",
-        "tflite",
-        "--preset",
-        "mobile",
-        "--size",
-        SIZE,
-        "--precision",
-        "fp32",
-        "--out",
-        str(tmp_path),
-    ]
-    code, _, err = _run(capsys, argv)
+    code, _, err = _run(capsys, _tflite_argv(tmp_path))
     assert code == 1
     assert "misses the fp32 gate" in err
     assert "\n" not in err
