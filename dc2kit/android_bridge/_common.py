@@ -17,6 +17,8 @@ from PIL import Image
 
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS
+from dc2kit.capture.pair import check_aspect, load_rgb
+from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 
 RANGE_INVERSE = "RangeInverse"
 RANGE_LINEAR = "RangeLinear"
@@ -154,3 +156,25 @@ def pack_rows(rows: np.ndarray, row_stride: int | None) -> bytes:
     padded = np.zeros((height, stride), dtype=np.uint8)
     padded[:, :row_bytes] = rows
     return padded.tobytes()
+
+
+def metric_depth_record(
+    image: str | Path | np.ndarray,
+    depth: np.ndarray,
+    confidence: np.ndarray | None,
+    source_format: str,
+    path: str | Path,
+) -> CaptureRecord:
+    """A camera buffer's metric depth (metres, absolute) beside its colour image."""
+    rgb = load_rgb(image)
+    check_aspect(rgb, depth, path)
+    return CaptureRecord(
+        image=rgb,
+        depth=depth,
+        kind=DepthKind.DEPTH,
+        units=DepthUnits.METERS,
+        accuracy=Accuracy.ABSOLUTE,
+        source_format=source_format,
+        path=Path(path),
+        confidence=confidence,
+    )

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dc2kit.android_bridge._common import check_dimensions, unpack_rows
+from dc2kit.android_bridge._common import check_dimensions, metric_depth_record, unpack_rows
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS
-from dc2kit.capture.pair import check_aspect, decode_image, grey_codes, load_rgb
-from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
+from dc2kit.capture.pair import decode_image, grey_codes
+from dc2kit.capture.record import CaptureRecord
 
 
 def decode_arcore_depth(
@@ -62,21 +62,10 @@ def read_arcore_depth(
     else is a raw buffer and needs `width` and `height`.
     """
     depth = _read_depth(depth_path, width, height, row_stride)
-    rgb = load_rgb(image)
-    check_aspect(rgb, depth, depth_path)
     confidence = None
     if confidence_path is not None:
         confidence = _read_confidence(confidence_path, depth.shape, confidence_row_stride)
-    return CaptureRecord(
-        image=rgb,
-        depth=depth,
-        kind=DepthKind.DEPTH,
-        units=DepthUnits.METERS,
-        accuracy=Accuracy.ABSOLUTE,
-        source_format="arcore_depth16",
-        path=Path(depth_path),
-        confidence=confidence,
-    )
+    return metric_depth_record(image, depth, confidence, "arcore_depth16", depth_path)
 
 
 def _metres(millimetres: np.ndarray) -> np.ndarray:

@@ -13,13 +13,13 @@ import numpy as np
 
 from dc2kit.android_bridge._common import (
     check_dimensions,
+    metric_depth_record,
     pack_rows,
     unpack_rows,
 )
 from dc2kit.atomic import write_atomically
 from dc2kit.capture.files import read_file_bytes
-from dc2kit.capture.pair import check_aspect, load_rgb
-from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
+from dc2kit.capture.record import CaptureRecord
 
 RANGE_MASK = 0x1FFF
 CONFIDENCE_SHIFT = 13
@@ -62,18 +62,7 @@ def read_depth16(
     depth, confidence = decode_depth16(
         read_file_bytes(buffer_path), width, height, row_stride, path=buffer_path
     )
-    rgb = load_rgb(image)
-    check_aspect(rgb, depth, buffer_path)
-    return CaptureRecord(
-        image=rgb,
-        depth=depth,
-        kind=DepthKind.DEPTH,
-        units=DepthUnits.METERS,
-        accuracy=Accuracy.ABSOLUTE,
-        source_format="depth16",
-        path=Path(buffer_path),
-        confidence=confidence,
-    )
+    return metric_depth_record(image, depth, confidence, "depth16", buffer_path)
 
 
 def encode_depth16(

@@ -58,15 +58,28 @@ def read_iphone_heic(path: str | Path) -> CaptureRecord:
     if stored.ndim != 2 or sorted(stored.shape) != sorted(meta.sizes[depth_id]):
         raise CaptureError(path, f"decoded depth {stored.shape} does not match item {depth_id}")
     depth, kind = _depth_values(stored, info, sei, path)
-    focal_length_mm, f_number = lens_from_exif(exif, path)
     info = info or AppleDepthInfo(aux_type=kind.value)
+    return apple_record(image, depth, kind, info, exif, "iphone-heic", path)
+
+
+def apple_record(
+    image: np.ndarray,
+    depth: np.ndarray,
+    kind: DepthKind,
+    info: AppleDepthInfo,
+    exif: bytes | None,
+    source_format: str,
+    path: Path,
+) -> CaptureRecord:
+    """The record of an iPhone portrait capture (HEIC or JPEG) from its decoded parts."""
+    focal_length_mm, f_number = lens_from_exif(exif, path)
     return CaptureRecord(
         image=image,
         depth=depth,
         kind=kind,
         units=DepthUnits.INVERSE_METERS if kind is DepthKind.DISPARITY else DepthUnits.METERS,
         accuracy=accuracy_of(info, path),
-        source_format="iphone-heic",
+        source_format=source_format,
         path=path,
         intrinsics=info.intrinsics,
         focal_length_mm=focal_length_mm,

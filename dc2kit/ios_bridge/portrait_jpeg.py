@@ -22,7 +22,7 @@ from dc2kit.atomic import write_atomically
 from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
 from dc2kit.capture.files import one_line, read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits, Intrinsics
+from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, Intrinsics
 from dc2kit.ios_bridge.apple_depth_xmp import (
     AppleDepthInfo,
     build_apple_depth_xmp,
@@ -31,9 +31,7 @@ from dc2kit.ios_bridge.apple_depth_xmp import (
 )
 from dc2kit.ios_bridge.heic import (
     DECODER_ERRORS,
-    accuracy_of,
-    depth_extras,
-    lens_from_exif,
+    apple_record,
 )
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -70,22 +68,9 @@ def read_iphone_jpeg(path: str | Path) -> CaptureRecord:
     _check_decodable(depth_frame, path)
     stored = _decode_frame(data, depth_frame, "L", MAX_DEPTH_PIXELS, path)
     image = _decode_frame(data, frames[0], "RGB", MAX_IMAGE_PIXELS, path)
-    focal_length_mm, f_number = lens_from_exif(frames[0].exif, path)
+    depth = dequantize(stored, info, path)
     kind = DepthKind(info.aux_type)
-    return CaptureRecord(
-        image=image,
-        depth=dequantize(stored, info, path),
-        kind=kind,
-        units=DepthUnits.INVERSE_METERS if kind is DepthKind.DISPARITY else DepthUnits.METERS,
-        accuracy=accuracy_of(info, path),
-        source_format="iphone-jpeg",
-        path=path,
-        intrinsics=info.intrinsics,
-        focal_length_mm=focal_length_mm,
-        f_number=f_number,
-        pixel_pitch_mm=info.pixel_size_mm,
-        extras=depth_extras(info),
-    )
+    return apple_record(image, depth, kind, info, frames[0].exif, "iphone-jpeg", path)
 
 
 def write_iphone_portrait_jpeg(
