@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from dc2kit.model import InputShapeError, kernel_predict
-from dc2kit.model.kernel_predict import IMPLEMENTATIONS
+from dc2kit.model.kernel_predict import FORMULATIONS, IMPLEMENTATIONS
 
 FAST = ("shift", "im2col")
 
@@ -67,27 +67,89 @@ def test_constant_image_scales_by_kernel_sum_including_borders(formulation):
     assert torch.allclose(out, (value * sums).expand_as(out), atol=1e-6)
 
 
-@pytest.mark.parametrize("formulation", FAST)
-def test_gradients_match_reference(formulation):
-    image, kernels = _operands(5, batch=2, height=7, width=9)
-    grad_out = torch.randn(2, 3, 7, 9, generator=torch.Generator().manual_seed(7))
-
-    def grads(name):
-        x = image.clone().requires_grad_()
-        kk = kernels.clone().requires_grad_()
-        (kernel_predict(x, kk, name) * grad_out).sum().backward()
-        return x.grad, kk.grad
-
-    ref_x, ref_k = grads("reference")
-    got_x, got_k = grads(formulation)
-    assert torch.allclose(got_x, ref_x, atol=1e-5)
-    assert torch.allclose(got_k, ref_k, atol=1e-5)
+def _op_grads(image, kernels, grad_out, formulation="shift", wrt=(True, True)):
+    """Gradients through the op (its analytical backward); None for an input not asked for."""
+    x = image.clone().requires_grad_(wrt[0])
+    kk = kernels.clone().requires_grad_(wrt[1])
+    (kernel_predict(x, kk, formulation) * grad_out).sum().backward()
+    return x.grad, kk.grad
 
 
-def test_gradcheck_in_double():
-    image, kernels = _operands(3, batch=1, channels=2, height=4, width=5)
+def _autograd_reference_grads(image, kernels, grad_out):
+    """Gradients of the plain-torch `reference` (pad + unfold) under autograd, not the op."""
+    x = image.clone().requires_grad_()
+    kk = kernels.clone().requires_grad_()
+    (IMPLEMENTATIONS["reference"](x, kk) * grad_out).sum().backward()
+    return x.grad, kk.grad
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 7])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize(("height", "width"), [(7, 9), (3, 5), (1, 4)])
+@pytest.mark.parametrize("formulation", FORMULATIONS)
+def test_gradients_match_reference_autograd(k, channels, height, width, formulation):
+    """Includes images smaller than the kernel, where one pixel feeds many border taps."""
+    image, kernels = _operands(k, batch=2, channels=channels, height=height, width=width)
+    grad_out = torch.randn(2, channels, height, width, generator=torch.Generator().manual_seed(7))
+    ref_x, ref_k = _autograd_reference_grads(image, kernels, grad_out)
+    got_x, got_k = _op_grads(image, kernels, grad_out, formulation)
+    assert (got_x - ref_x).abs().max() < 1e-5
+    assert (got_k - ref_k).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize(("k", "channels", "height", "width"), [(3, 2, 4, 5), (5, 1, 3, 6)])
+def test_gradcheck_in_double(k, channels, height, width):
+    image, kernels = _operands(k, batch=2, channels=channels, height=height, width=width)
     inputs = (image.double().requires_grad_(), kernels.double().requires_grad_())
     assert torch.autograd.gradcheck(lambda x, kk: kernel_predict(x, kk, "im2col"), inputs)
+
+
+def _reads_per_pixel(offset: int, size: int, pad: int) -> torch.Tensor:
+    """How often each pixel of a line is read by tap `offset`: the edge pixel also stands in
+    for the padding, so it is read for every output within `pad - offset` of the edge."""
+    sources = (torch.arange(size) + offset - pad).clamp(0, size - 1)
+    return torch.bincount(sources, minlength=size).float()
+
+
+@pytest.mark.parametrize("corner", ["top-left", "top-right", "bottom-left", "bottom-right"])
+def test_replicate_pad_fold_piles_gradient_onto_edges(corner):
+    """A kernel one-hot on a corner tap reads one shifted pixel; with g = 1 the image gradient
+    counts reads, so the edge rows and columns, and most of all a corner, carry the padding's."""
+    k, height, width = 5, 6, 8
+    a = 0 if corner.startswith("top") else k - 1
+    b = 0 if corner.endswith("left") else k - 1
+    kernels = torch.zeros(2, k * k, height, width)
+    kernels[:, a * k + b] = 1.0
+    image, _ = _operands(k, batch=2, channels=3, height=height, width=width)
+    grad_x, _ = _op_grads(image, kernels, torch.ones(2, 3, height, width))
+    rows, cols = _reads_per_pixel(a, height, k // 2), _reads_per_pixel(b, width, k // 2)
+    assert torch.equal(grad_x, torch.outer(rows, cols).expand_as(grad_x))
+    corner_y, corner_x = (0 if a == 0 else height - 1), (0 if b == 0 else width - 1)
+    assert grad_x[0, 0, corner_y, corner_x] == (k // 2 + 1) ** 2
+
+
+@pytest.mark.parametrize("which", ["image", "kernels"])
+def test_gradient_when_only_one_input_requires_it(which):
+    image, kernels = _operands(5, batch=2, height=7, width=9)
+    grad_out = torch.randn(2, 3, 7, 9, generator=torch.Generator().manual_seed(3))
+    wants = (which == "image", which == "kernels")
+    got = _op_grads(image, kernels, grad_out, wrt=wants)
+    expected = _autograd_reference_grads(image, kernels, grad_out)
+    for wanted, grad, ref in zip(wants, got, expected, strict=True):
+        if wanted:
+            assert (grad - ref).abs().max() < 1e-5
+        else:
+            assert grad is None
+
+
+def test_gradient_of_a_plain_sum_broadcast_upstream_gradient():
+    """`.sum().backward()` hands the op a stride-0 upstream gradient; results stay right."""
+    image, kernels = _operands(3, batch=2, height=5, width=6)
+    x, kk = image.clone().requires_grad_(), kernels.clone().requires_grad_()
+    kernel_predict(x, kk).sum().backward()
+    ref_x, ref_k = _autograd_reference_grads(image, kernels, torch.ones(2, 3, 5, 6))
+    assert (x.grad - ref_x).abs().max() < 1e-5
+    assert (kk.grad - ref_k).abs().max() < 1e-5
 
 
 class _OpOnly(nn.Module):

@@ -15,6 +15,14 @@ normalisation. Three formulations compute it:
 is built from slices and concat), so every exporter can lower them. `dc2kit::kernel_predict` keeps
 the whole computation as a single node under `torch.export`; exporters lower that node with the
 formulation it names.
+
+The backward is analytical and the same for every formulation (they compute one function); it
+never re-runs a formulation, since replaying one through autograd dominated training time:
+
+    grad_K[n, a·k + b, y, x] = Σ_c g[n, c, y, x] · xp[n, c, y + a, x + b]
+    grad_xp[n, c, y + a, x + b] += K[n, a·k + b, y, x] · g[n, c, y, x]   (summed over taps)
+
+and grad_x folds grad_xp's border back onto the edge pixels it copies (the adjoint of the pad).
 """
 
 from __future__ import annotations
@@ -133,17 +141,63 @@ def _(image: Tensor, kernels: Tensor, formulation: str) -> Tensor:
     return torch.empty_like(image)
 
 
+def fold_replicate_pad(padded: Tensor, pad: int) -> Tensor:
+    """Adjoint of `replicate_pad`: each border row and column adds onto the edge it copies.
+
+    Works in place on `padded` (N, C, H + 2·pad, W + 2·pad) and returns its (N, C, H, W) centre.
+    """
+    if pad == 0:
+        return padded
+    h, w = padded.shape[2] - 2 * pad, padded.shape[3] - 2 * pad
+    padded[:, :, pad].add_(padded[:, :, :pad].sum(2))
+    padded[:, :, pad + h - 1].add_(padded[:, :, pad + h :].sum(2))
+    rows = padded[:, :, pad : pad + h]  # corners reach the corner pixel through both folds
+    rows[..., pad].add_(rows[..., :pad].sum(3))
+    rows[..., pad + w - 1].add_(rows[..., pad + w :].sum(3))
+    return rows[..., pad : pad + w]
+
+
+def _image_grad(grad_output: Tensor, kernels: Tensor, k: int) -> Tensor:
+    """Scatter g·K[:, tap] into a zero padded image at each tap's offset, then fold the border."""
+    n, c, h, w = grad_output.shape
+    padded = grad_output.new_zeros(n, c, h + k - 1, w + k - 1)
+    for tap in range(k * k):
+        a, b = divmod(tap, k)
+        padded[:, :, a : a + h, b : b + w].addcmul_(grad_output, kernels[:, tap : tap + 1])
+    return fold_replicate_pad(padded, k // 2).contiguous()
+
+
+def _kernels_grad(grad_output: Tensor, image: Tensor, k: int) -> Tensor:
+    """Channel sums of g times each tap's window, all taps per op through strided views.
+
+    `Tensor.unfold` here is a copy-free view (N, C, H, W, k, k) of the padded image, and the
+    result is written through a (N, H, W, k, k) view of the (N, k, k, H, W) buffer, so one
+    `addcmul_` per colour channel covers every tap: a few times faster than a loop over taps.
+    """
+    n, c, h, w = image.shape
+    windows = replicate_pad(image, k // 2).unfold(2, k, 1).unfold(3, k, 1)
+    grad = grad_output.new_zeros(n, k, k, h, w)
+    per_pixel = grad.permute(0, 3, 4, 1, 2)
+    for channel in range(c):
+        per_pixel.addcmul_(grad_output[:, channel, :, :, None, None], windows[:, channel])
+    return grad.view(n, k * k, h, w)
+
+
 def _setup_context(ctx, inputs: tuple[Tensor, Tensor, str], output: Tensor) -> None:
-    image, kernels, formulation = inputs
-    ctx.save_for_backward(image, kernels)
-    ctx.formulation = formulation
+    """Keep only what the needed gradients read: the image for grad_K, the kernels for grad_x."""
+    image, kernels, _ = inputs
+    image_needed, kernels_needed = ctx.needs_input_grad[:2]
+    ctx.kernel_size = kernel_size_of(kernels)
+    ctx.save_for_backward(image if kernels_needed else None, kernels if image_needed else None)
 
 
-def _backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
-    """Vector-Jacobian product of the formulation's own plain-torch graph (so each is checked)."""
+def _backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    """Analytical adjoint of the op, formulation-independent (see the module docstring)."""
     image, kernels = ctx.saved_tensors
-    _, vjp = torch.func.vjp(IMPLEMENTATIONS[ctx.formulation], image, kernels)
-    grad_image, grad_kernels = vjp(grad_output)
+    image_needed, kernels_needed = ctx.needs_input_grad[:2]
+    k = ctx.kernel_size
+    grad_image = _image_grad(grad_output, kernels, k) if image_needed else None
+    grad_kernels = _kernels_grad(grad_output, image, k) if kernels_needed else None
     return grad_image, grad_kernels, None
 
 
