@@ -1,11 +1,20 @@
 """The DRBNet refiner: published sizes, checkpoint mapping and strict loading."""
 
 import json
+import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from dc2kit.model import CheckpointError, ConfigError, DRBNet, RefinerConfig
+from dc2kit.model import (
+    CheckpointError,
+    ConfigError,
+    DC2Config,
+    DRBNet,
+    RefinerConfig,
+    single_image_drbnet,
+)
 from dc2kit.model.drbnet import drbnet_name_to_ours, load_drbnet_checkpoint, load_drbnet_state_dict
 from dc2kit.model.summary import count_macs
 
@@ -133,3 +142,88 @@ def test_estimate_is_image_plus_kernel_prediction_plus_residual():
 def test_bad_refiner_config(kwargs):
     with pytest.raises(ConfigError):
         RefinerConfig(**kwargs)
+
+
+def _spec_conv(x, state, prefix, act=True):
+    """One DRBNet conv from the published tensors `prefix + weight/bias`, zero 'same' padding."""
+    weight = state[prefix + "weight"]
+    y = F.conv2d(x, weight, state[prefix + "bias"], padding=weight.shape[-1] // 2)
+    return F.leaky_relu(y, 0.1) if act else y
+
+
+def _spec_kernel_predict(image, kernels):
+    """docs §2.1: replicate pad, then Σ over row-major taps of K[a·k+b] · shifted image."""
+    k = round(kernels.shape[1] ** 0.5)
+    h, w = image.shape[-2:]
+    padded = F.pad(image, [k // 2] * 4, mode="replicate")
+    taps = (
+        kernels[:, a * k + b : a * k + b + 1] * padded[..., a : a + h, b : b + w]
+        for a in range(k)
+        for b in range(k)
+    )
+    return sum(taps)
+
+
+def _spec_scale(state, factor, level, image, features):
+    """One dynamic-residual scale computed from the published tensors as docs §2 writes it."""
+    branch = image
+    for i in range(3):
+        branch = _spec_conv(branch, state, f"img_d{factor}_feature.{i}.0.")
+    joint = torch.cat([features, branch], dim=1)  # decoder features first
+    kernel, residual = joint, joint
+    for i in range(2):
+        kernel = _spec_conv(kernel, state, f"upconv{level}_kernel.{i}.0.")
+        residual = _spec_conv(residual, state, f"upconv{level}_res.{i}.0.")
+    kernel = _spec_conv(kernel, state, f"upconv{level}_kernel.2.", act=False)
+    residual = _spec_conv(residual, state, f"upconv{level}_res.2.0.")  # keeps its LeakyReLU
+    return image + _spec_kernel_predict(image, kernel) + residual
+
+
+@pytest.mark.parametrize(("index", "factor", "level"), [(0, 8, 3), (1, 4, 2), (2, 2, 1), (3, 1, 0)])
+def test_each_scale_matches_the_published_heads_with_decoder_features_first(
+    published, index, factor, level
+):
+    """Both halves of a head's input have the same width, so only values can catch the order."""
+    _, state = published
+    # Unit-gain weights keep activations O(1), so a wrong order shows as an O(1) difference.
+    state = {n: t / math.sqrt(t[0].numel()) if t.dim() == 4 else t for n, t in state.items()}
+    refiner = DRBNet(RefinerConfig())
+    load_drbnet_state_dict(refiner, state)
+    width = state[f"upconv{level}_kernel.0.0.weight"].shape[1] // 2
+    generator = torch.Generator().manual_seed(index)
+    image = torch.rand(1, 3, 12, 12, generator=generator) * 2 - 1
+    features = torch.randn(1, width, 12, 12, generator=generator)
+    with torch.no_grad():
+        ours = refiner.blocks[index](image, features)
+        spec = _spec_scale(state, factor, level, image, features)
+    assert spec.abs().max() > 0.1
+    torch.testing.assert_close(ours, spec, rtol=1e-4, atol=1e-5)
+
+
+def test_only_the_final_estimate_is_clamped():
+    torch.manual_seed(0)
+    free = DRBNet(RefinerConfig(width=0.25))
+    clamped = single_image_drbnet(width=0.25)
+    clamped.load_state_dict(free.state_dict())
+    image = torch.randn(1, 3, 16, 16) + 3  # far outside [-1, 1], so every scale overshoots
+    with torch.no_grad():
+        loose, tight = free(image, image), clamped(image, image)
+    for coarse_loose, coarse_tight in zip(loose[:3], tight[:3], strict=True):
+        assert torch.equal(coarse_loose, coarse_tight)
+        assert coarse_tight.abs().max() > 1
+    assert loose[-1].abs().max() > 1
+    assert torch.equal(tight[-1], loose[-1].clamp(-1, 1))
+
+
+def test_single_image_drbnet_clamps_and_dc2_refiners_do_not():
+    assert single_image_drbnet().config == RefinerConfig(clamp_output=True)
+    assert not RefinerConfig().clamp_output
+    assert not DC2Config(height=16, width=16).refiner(in_channels=6).clamp_output
+
+
+def test_foreign_tensor_in_checkpoint_file_names_the_file(published, tmp_path):
+    _, state = published
+    path = tmp_path / "foreign.pth"
+    torch.save({**state, "attention.weight": torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match=r"foreign\.pth: .*'attention\.weight'"):
+        load_drbnet_checkpoint(DRBNet(RefinerConfig()), path)

@@ -23,6 +23,7 @@ from dc2kit.model.drbnet import (
     RefinerConfig,
     load_drbnet_checkpoint,
     load_drbnet_state_dict,
+    single_image_drbnet,
 )
 from dc2kit.model.errors import (
     CheckpointError,
@@ -33,6 +34,7 @@ from dc2kit.model.errors import (
 )
 from dc2kit.model.fusion import ASPP_TABLE, ASPPFusion, FusionConfig
 from dc2kit.model.kernel_predict import FORMULATIONS, KernelPredict, kernel_predict
+from dc2kit.model.pretrained import init_from_drbnet
 from dc2kit.model.radial import radial_mask
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "defocus_map",
     "defocus_pyramid",
     "focus_disparity_at",
+    "init_from_drbnet",
     "kernel_predict",
     "lens_blur_strength",
     "load_dc2",
@@ -66,4 +69,5 @@ __all__ = [
     "radial_mask",
     "read_dc2_config",
     "save_dc2",
+    "single_image_drbnet",
 ]

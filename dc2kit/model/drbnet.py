@@ -12,6 +12,7 @@ import pickle
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,9 @@ class RefinerConfig:
     residual_head_activation: bool = True  # DRBNet keeps LeakyReLU after the last residual conv
     branch_extra_channels: int = 0  # conditioning channels also fed to each image branch
     formulation: Formulation = "shift"
+    # The single-image DRBNet clamps its full-resolution estimate to [-1, 1]; DC² keeps it off
+    # because its fusion blends the unclamped refined images (see `single_image_drbnet`).
+    clamp_output: bool = False
 
     def __post_init__(self) -> None:
         if self.in_channels < 1:
@@ -127,7 +131,7 @@ class DynamicResidualBlock(nn.Module):
 
     def forward(self, image: Tensor, features: Tensor, extra: Tensor | None = None) -> Tensor:
         branch_in = image if extra is None else torch.cat([image, extra], dim=1)
-        joint = torch.cat([self.image_branch(branch_in), features], dim=1)
+        joint = torch.cat([features, self.image_branch(branch_in)], dim=1)  # decoder first
         kernels = self.kernel_head(joint)
         residual = self.residual_head(joint)
         return image + self.kernel_predict(image, kernels) + residual
@@ -163,7 +167,23 @@ class DRBNet(nn.Module):
                 current = F.interpolate(estimates[-1], scale_factor=2.0, mode="nearest")
             extra = None if branch_conditioning is None else branch_conditioning[index]
             estimates.append(block(current, features, extra))
+        if self.config.clamp_output:  # only the final estimate; coarser ones stay unclamped
+            estimates[-1] = torch.clamp(estimates[-1], -1.0, 1.0)
         return tuple(estimates)
+
+
+def single_image_drbnet(
+    width: float = 1.0, kernel_size: int = 7, formulation: Formulation = "shift"
+) -> DRBNet:
+    """The published single-image DRBNet: the RGB image as its only input, final output clamped."""
+    config = RefinerConfig(
+        in_channels=3,
+        width=width,
+        kernel_size=kernel_size,
+        formulation=formulation,
+        clamp_output=True,
+    )
+    return DRBNet(config)
 
 
 # --- Published DRBNet checkpoints --------------------------------------------------------------
@@ -219,14 +239,30 @@ def drbnet_name_to_ours(name: str) -> str:
     raise CheckpointError(f"checkpoint tensor {name!r} is not a DRBNet tensor dc2kit knows")
 
 
-def load_drbnet_state_dict(refiner: DRBNet, state_dict: Mapping[str, Tensor]) -> None:
+def drbnet_state_dict_as_ours(
+    state_dict: Mapping[str, Tensor], source: str = "DRBNet checkpoint"
+) -> dict[str, Tensor]:
+    """A published DRBNet state dict under our names; `source` names it in errors."""
+    renamed: dict[str, Tensor] = {}
+    for name, tensor in state_dict.items():
+        if not isinstance(tensor, Tensor):
+            raise CheckpointError(f"{source}: entry {name!r} is not a tensor")
+        try:
+            renamed[drbnet_name_to_ours(name)] = tensor
+        except CheckpointError as error:
+            raise CheckpointError(f"{source}: {error}") from None
+    return renamed
+
+
+def load_drbnet_state_dict(
+    refiner: DRBNet, state_dict: Mapping[str, Tensor], source: str = "DRBNet checkpoint"
+) -> None:
     """Load a published DRBNet state dict strictly: every tensor used, every shape checked."""
-    renamed = {drbnet_name_to_ours(name): tensor for name, tensor in state_dict.items()}
-    strict_load(refiner, renamed, "DRBNet checkpoint")
+    strict_load(refiner, drbnet_state_dict_as_ours(state_dict, source), source)
 
 
-def load_drbnet_checkpoint(refiner: DRBNet, path: str) -> None:
-    """Load a DRBNet `.pth` file (a bare state dict or one under a "state_dict" key)."""
+def read_drbnet_checkpoint(path: str | Path) -> Mapping[str, Tensor]:
+    """The state dict of a DRBNet `.pth` file (bare, or under a "state_dict" key), not renamed."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
@@ -236,4 +272,9 @@ def load_drbnet_checkpoint(refiner: DRBNet, path: str) -> None:
         payload = payload["state_dict"]
     if not isinstance(payload, Mapping):
         raise CheckpointError(f"{path}: not a state dict")
-    load_drbnet_state_dict(refiner, payload)
+    return payload
+
+
+def load_drbnet_checkpoint(refiner: DRBNet, path: str | Path) -> None:
+    """Load a DRBNet `.pth` file into `refiner` strictly; errors name the file."""
+    load_drbnet_state_dict(refiner, read_drbnet_checkpoint(path), str(path))
