@@ -3,24 +3,21 @@
 No test asserts a timing: only formulas, provenance, isolation and what gets recorded.
 """
 
+import json
 import resource
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from dc2kit.bench.harness import (
-    BASELINE_NOTE,
-    BenchError,
-    BenchProgress,
-    Job,
-    achieved_gflops,
-    run_benchmarks,
-    summarize,
-    trimmed_mean,
-)
-from dc2kit.bench.results import append_results, read_results
+from dc2kit.bench.errors import BenchError
+from dc2kit.bench.harness import BenchProgress, Job, run_benchmarks
+from dc2kit.bench.memory import BASELINE_NOTE
+from dc2kit.bench.results import LOAD_END, LOAD_START, append_results, read_results
 from dc2kit.bench.runtimes import RUNTIMES, Workload
+from dc2kit.bench.timing import achieved_gflops, summarize, trimmed_mean
+from dc2kit.bench.worker import TASKS, USAGE, main, run_worker
 from dc2kit.model import preset_config
 from dc2kit.model.summary import model_costs
 
@@ -75,7 +72,21 @@ def test_achieved_rate_counts_two_flops_per_mac_at_the_median():
 
 def test_job_round_trips_through_json():
     job = Job("torch", Workload("mobile", 64, 96, 2), "/tmp/w", 3, 0.5, 1, 0.37, "dc2kit bench")
-    assert Job.from_json(job.to_json()) == job
+    assert Job.from_dict(json.loads(json.dumps(asdict(job)))) == job
+
+
+def test_worker_takes_exactly_one_spec_file_and_known_tasks(tmp_path, capsys):
+    assert main([]) == 2
+    assert main(["a.json", "b.json"]) == 2
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"task": "model-train", "payload": {}}))
+    assert main([str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count(USAGE) == 2
+    assert "unknown benchmark task 'model-train'" in err
+    assert sorted(TASKS) == ["kernel_predict-measure", "model-build", "model-measure"]
+    with pytest.raises(ValueError, match="unknown benchmark task"):
+        run_worker("model-train", {}, 1)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -173,6 +184,8 @@ def test_torch_runs_in_its_own_process_with_provenance_and_consistent_rates(tmp_
     for key in ("git_commit", "cpu_model", "cores", "date", "command"):
         assert provenance[key], key
     assert provenance["threads"] == 2
+    assert all(provenance[key] >= 0 for key in (LOAD_START, LOAD_END))  # 1-minute averages
+    assert not any("load average" in note for note in measurement.notes)  # provenance, not notes
 
     results = tmp_path / "results.jsonl"
     append_results(results, [measurement])

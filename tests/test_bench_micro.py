@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dc2kit.bench.micro import (
-    SUITE,
-    MicroConfig,
-    export_kernel_predict_tflite,
-    make_inputs,
-    rss_increment_mb,
-    run_child,
-    run_micro,
-)
+from dc2kit.bench.memory import rss_increment_mb
+from dc2kit.bench.micro import SUITE, MicroConfig, run_child, run_micro
+from dc2kit.bench.micro_op import export_kernel_predict_tflite, make_inputs
+from dc2kit.bench.results import LOAD_END, LOAD_START
 from dc2kit.convert.tflite import COMPOSITE_NAME, tflite_runner
 from dc2kit.convert.tflite_report import (
     composite_label,
@@ -79,6 +74,7 @@ def test_tiny_run_fills_the_schema(tiny_run):
         assert m.gmac == pytest.approx(gmac)
         assert m.achieved_gflops == pytest.approx(2 * gmac / (t.p50_ms / 1e3))
         assert m.provenance["threads"] == 1
+        assert m.provenance[LOAD_START] >= 0 and m.provenance[LOAD_END] >= 0
     torch_run, tflite_run = measurements
     assert torch_run.timings.load_ms is None
     assert tflite_run.timings.load_ms > 0

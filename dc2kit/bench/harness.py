@@ -10,17 +10,16 @@ Protocol, per configuration (a child process, so its peak RSS is its own):
 6. peak RSS of the process (`ru_maxrss`), read before the probe below can raise it;
 7. a dense fp32 matmul probe with the same thread count: this machine's reachable peak.
 
-Figures: min, max, p50 and p90 (numpy's linear interpolation), mean, population standard
-deviation (as LiteRT's `benchmark_model` prints it) and trimmed mean (middle 80 %: `int(0.1 · n)`
-samples dropped from each end, as ExecuTorch and `scipy.stats.trim_mean` do).
+The figures and the probe are `dc2kit.bench.timing`'s; the child is `dc2kit.bench.worker`'s.
 
 Peak RSS is the whole process (interpreter, libraries, model, arenas); the peak after imports and
 before load is kept in a note, `rss_baseline_mb=…` (the form `dc2kit.bench.micro` reads), so the
 increment is the model's own.
 
 Achieved GFLOP/s = 2 · MACs / p50 (MACs from `model_costs`, so an int8 run also counts its
-multiply-adds as 2 FLOPs); share of peak = achieved / probe GFLOP/s. The 1-minute load average at
-the start goes into a note: on a shared machine it says how much the figures can be trusted.
+multiply-adds as 2 FLOPs); share of peak = achieved / probe GFLOP/s. The 1-minute load average
+before and after the timed runs goes into provenance: on a shared machine it says whether the
+figures can be trusted (the report flags rows measured while the machine was busy).
 
 Artifacts (.tflite, .mlpackage) are converted in another child beforehand and cached in
 `work_dir`, so neither the converter's time nor its memory reaches a measurement.
@@ -32,11 +31,7 @@ this machine (Core ML off macOS) gives a result with `timings=None` and the reas
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
-import os
-import resource
 import shlex
 import subprocess
 import sys
@@ -44,104 +39,31 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
-
-from dc2kit.bench.results import Measurement, Timings, provenance
-from dc2kit.bench.runtimes import RUNTIMES, RunOnce, Runtime, Workload
+from dc2kit.bench.errors import BenchError
+from dc2kit.bench.memory import baseline_note, peak_rss_mb
+from dc2kit.bench.results import Measurement, load_average, load_provenance, provenance
+from dc2kit.bench.runtimes import RUNTIMES, Runtime, Workload
+from dc2kit.bench.timing import (
+    PROBE_SIZE,
+    achieved_gflops,
+    matmul_peak_gflops,
+    milliseconds,
+    summarize,
+    time_runs,
+)
+from dc2kit.bench.worker import failure, result, run_worker
 
 SUITE = "model"
-BASELINE_NOTE = "rss_baseline_mb="
 DEFAULT_WARMUP = 3
 DEFAULT_RUNS = 20
 DEFAULT_SECONDS = 5.0
-TRIM_FRACTION = 0.1  # from each end: the trimmed mean keeps the middle 80 %
-PROBE_SIZE = 1024
-PROBE_REPEATS = 10
-PROBE_SECONDS = 1.0  # best of a longer window rides out other processes' bursts on a shared CPU
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-class BenchError(ValueError):
-    """A benchmark that cannot run as asked: bad arguments, or a child process that failed."""
-
-
-# ----------------------------------------------------------------------------- statistics
-
-
-def trimmed_mean(samples: Sequence[float], fraction: float = TRIM_FRACTION) -> float:
-    """Mean after dropping `int(fraction · n)` samples from each end of the sorted list."""
-    ordered = np.sort(np.asarray(samples, dtype=np.float64))
-    cut = int(fraction * len(ordered))
-    return float(ordered[cut : len(ordered) - cut].mean())
-
-
-def summarize(
-    samples_ms: Sequence[float], *, load_ms: float | None, first_ms: float | None, warmup: int
-) -> Timings:
-    """The protocol's figures for timed runs `samples_ms` (milliseconds)."""
-    samples = np.asarray(samples_ms, dtype=np.float64)
-    if samples.size == 0:
-        raise BenchError("no timed runs to summarise")
-    return Timings(
-        load_ms=load_ms,
-        first_ms=first_ms,
-        warmup=warmup,
-        runs=int(samples.size),
-        min_ms=float(samples.min()),
-        p50_ms=float(np.percentile(samples, 50)),
-        p90_ms=float(np.percentile(samples, 90)),
-        mean_ms=float(samples.mean()),
-        trimmed_mean_ms=trimmed_mean(samples),
-        max_ms=float(samples.max()),
-        std_ms=float(samples.std()),
-    )
-
-
-def achieved_gflops(gmac: float, p50_ms: float) -> float:
-    """Useful arithmetic rate at the median latency: 2 FLOPs per multiply-accumulate."""
-    return 2.0 * gmac * 1e3 / p50_ms
-
-
-# ----------------------------------------------------------------------------- measuring
-
-
-def _seconds(run: RunOnce) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
-
-
-def time_runs(run: RunOnce, runs: int, seconds: float) -> list[float]:
-    """Milliseconds of back-to-back runs until at least `runs` were made and `seconds` passed."""
-    samples: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while len(samples) < runs or time.perf_counter() < deadline:
-        samples.append(_seconds(run) * 1e3)
-    return samples
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set so far, in MiB (`ru_maxrss` is KiB on Linux, bytes on
-    macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-def matmul_peak_gflops(size: int = PROBE_SIZE, repeats: int = PROBE_REPEATS) -> float:
-    """Best rate of a dense fp32 `size`² matmul (numpy → OpenBLAS sgemm, as many threads as the
-    harness allows the child): a reachable peak, above what PyTorch's own matmul reaches here."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
-    a @ b  # first call starts BLAS threads and pages in its buffers
-    best_ms = min(time_runs(lambda: a @ b, repeats, PROBE_SECONDS))
-    return 2.0 * size**3 / best_ms / 1e6
 
 
 @dataclass(frozen=True)
 class Job:
-    """One configuration, as the parent hands it to a child (JSON on the command line)."""
+    """One configuration, as the parent hands it to a child (the worker's payload)."""
 
     runtime: str
     workload: Workload
@@ -152,12 +74,8 @@ class Job:
     gmac: float
     command: str  # the parent's command line, for provenance
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
     @classmethod
-    def from_json(cls, text: str) -> Job:
-        data = json.loads(text)
+    def from_dict(cls, data: dict[str, Any]) -> Job:
         return cls(**{**data, "workload": Workload(**data["workload"])})
 
 
@@ -184,15 +102,16 @@ def measure(job: Job) -> Measurement:
     runtime = RUNTIMES[job.runtime]
     for module in runtime.modules:
         importlib.import_module(module)
-    load_average = os.getloadavg()[0]
+    load_start = load_average()
     rss_before_load = peak_rss_mb()
     started = time.perf_counter()
     run = runtime.prepare(job.workload, Path(job.work_dir))
     load_ms = (time.perf_counter() - started) * 1e3
-    first_ms = _seconds(run) * 1e3
+    first_ms = milliseconds(run)
     for _ in range(job.warmup):
         run()
     samples = time_runs(run, job.runs, job.seconds)
+    load_end = load_average()
     peak_rss = peak_rss_mb()
     machine_peak = matmul_peak_gflops()
     timings = summarize(samples, load_ms=load_ms, first_ms=first_ms, warmup=job.warmup)
@@ -209,12 +128,11 @@ def measure(job: Job) -> Measurement:
         machine_peak_gflops=machine_peak,
         share_of_peak=achieved / machine_peak,
         notes=(
-            f"{BASELINE_NOTE}{rss_before_load:.1f}",
-            f"1-minute load average {load_average:.2f} on {os.cpu_count()} cores at start",
+            baseline_note(rss_before_load),
             "achieved GFLOP/s = 2 x MACs / p50; peak = best dense fp32 "
             f"{PROBE_SIZE}x{PROBE_SIZE} matmul in the same process",
         ),
-        provenance=_provenance(job),
+        provenance={**_provenance(job), **load_provenance(load_start, load_end)},
     )
 
 
@@ -233,57 +151,25 @@ def skipped(job: Job, reason: str) -> Measurement:
     )
 
 
-# ----------------------------------------------------------------------------- child processes
+# ----------------------------------------------------------------------------- worker tasks
 
 
-# Runs a command and ends as it did (re-raising the signal that killed it, if one did).
-_LAUNCHER = (
-    sys.executable,
-    "-c",
-    "import os, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
-    "os.kill(os.getpid(), -code) if code < 0 else sys.exit(code)",
-)
+def build_task(payload: dict[str, Any]) -> None:
+    """The child's `model-build` task: write one configuration's artifact."""
+    job = Job.from_dict(payload)
+    RUNTIMES[job.runtime].build(job.workload, Path(job.work_dir))
 
 
-def _child_environment(threads: int) -> dict[str, str]:
-    """The parent's environment with BLAS/OpenMP pools sized to `threads` (the matmul probe)."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))
-    return {
-        **os.environ,
-        **dict.fromkeys(THREAD_VARIABLES, str(threads)),
-        "PYTHONPATH": path,
-    }
+def measure_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """The child's `model-measure` task: the protocol's result as a dict."""
+    return asdict(measure(Job.from_dict(payload)))
 
 
-def _failure(completed: subprocess.CompletedProcess[str]) -> str:
-    """The child's last stderr line, or how it ended if it said nothing (e.g. killed for memory)."""
-    lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
-    if lines:
-        return lines[-1]
-    if completed.returncode < 0:
-        return f"killed by signal {-completed.returncode}"
-    return f"exit status {completed.returncode}"
-
-
-def _run_child(mode: str, job: Job) -> subprocess.CompletedProcess[str]:
-    """Run this module as `--<mode> JOB` in a fresh interpreter, or raise `BenchError`.
-
-    Linux copies a process's peak RSS into its child across fork and exec, so a child of this
-    (torch-sized) process would report at least our peak. A small launcher in between is the
-    measuring process's parent: what it inherits is the launcher's ~10 MiB.
-    """
-    completed = subprocess.run(
-        [*_LAUNCHER, sys.executable, "-m", "dc2kit.bench.harness", f"--{mode}", job.to_json()],
-        capture_output=True,
-        text=True,
-        env=_child_environment(job.workload.threads),
-        check=False,
-    )
+def _run_child(task: str, job: Job) -> subprocess.CompletedProcess:
+    """Run `task` on `job` in a fresh interpreter, or raise `BenchError` if it fails."""
+    completed = run_worker(f"{SUITE}-{task}", asdict(job), job.workload.threads)
     if completed.returncode != 0:
-        raise BenchError(
-            f"{job.runtime}: {mode} failed in its child process: {_failure(completed)}"
-        )
+        raise BenchError(f"{job.runtime}: {task} failed in its child process: {failure(completed)}")
     return completed
 
 
@@ -295,7 +181,7 @@ def _delegate_reports(stderr: str) -> tuple[str, ...]:
 
 def measure_in_child(job: Job) -> Measurement:
     completed = _run_child("measure", job)
-    measurement = Measurement.from_dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+    measurement = Measurement.from_dict(result(completed))
     return replace(measurement, notes=measurement.notes + _delegate_reports(completed.stderr))
 
 
@@ -395,25 +281,3 @@ def run_benchmarks(
         notify(BenchProgress(index, len(chosen), runtime.name, "done", measurement))
         results.append(measurement)
     return results
-
-
-# ----------------------------------------------------------------------------- child entry point
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="dc2kit benchmark child process (internal)")
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--measure", metavar="JOB", help="measure one configuration, print JSON")
-    mode.add_argument("--build", metavar="JOB", help="write one configuration's artifact")
-    args = parser.parse_args(argv)
-    if args.build:
-        job = Job.from_json(args.build)
-        RUNTIMES[job.runtime].build(job.workload, Path(job.work_dir))
-        return 0
-    job = Job.from_json(args.measure)
-    sys.stdout.write(measure(job).to_json() + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,20 +1,19 @@
 """Kernel-prediction microbenchmark: `reference` vs `shift` vs `im2col`, in PyTorch and TFLite.
 
 The operator alone (one 3-channel image, k² per-pixel kernels, batch 1) is what decides between
-the formulations, so it is timed without the network around it. Each configuration runs in its own
-child process (`python -m dc2kit.bench.micro --child JSON`): a fresh process has no allocator
-caches or arenas left over from another formulation, and its peak memory is its own. Timing
-follows the model suite's protocol (`dc2kit.bench.harness`): the first call timed on its own,
-`warmup` untimed calls, then at least `runs` timed calls lasting at least `seconds`.
+the formulations, so it is timed without the network around it. Each configuration runs in a
+child process of its own (`dc2kit.bench.worker`, task `kernel_predict-measure`): a fresh process
+has no allocator caches or arenas left over from another formulation, and its peak memory is its
+own. Timing follows the model suite's protocol (`dc2kit.bench.harness`): the first call timed on
+its own, `warmup` untimed calls, then at least `runs` timed calls lasting at least `seconds`.
 
-Memory. The child takes its RSS after allocating the inputs as the baseline, resets the kernel's
-high-water mark (Linux `/proc/self/clear_refs`) and reads the peak after the runs.
+Memory (`dc2kit.bench.memory`). The child takes its RSS after allocating the inputs as the
+baseline, restarts the kernel's high-water mark and reads the peak after the runs.
 `Measurement.peak_rss_mb` is that absolute peak of the whole process (interpreter, libraries,
 inputs); the baseline is kept in a note (`rss_baseline_mb=…`) so `rss_increment_mb` gives the
-op's own increment, which is what the report compares. The peak is read from `VmHWM` rather than
-`getrusage`: a child's `ru_maxrss` also carries its parent's peak across `exec`, so it would
-report the suite runner's memory, not the op's. Elsewhere `getrusage` is the fallback and the
-baseline is the peak so far (an increment that errs low).
+op's own increment, which is what the report compares. Without /proc the baseline is the peak so
+far (an increment that errs low). The 1-minute load average before and after the timed runs goes
+into provenance.
 
 TFLite runs a module holding only the op (one `dc2kit.kernel_predict` composite around its
 decomposition), converted once per (formulation, k, size) and cached in a work dir; only
@@ -23,23 +22,29 @@ decomposition), converted once per (formulation, k, size) and cached in a work d
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import importlib
-import json
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dc2kit.bench.harness import achieved_gflops, summarize, time_runs
-from dc2kit.bench.results import Measurement, Timings, provenance
+from dc2kit.bench.memory import baseline_note, high_water_mb, reset_peak, rss_mb
+from dc2kit.bench.micro_op import IMAGE_CHANNELS, cached_tflite, make_inputs
+from dc2kit.bench.results import (
+    LOAD_END,
+    LOAD_START,
+    Measurement,
+    Timings,
+    load_average,
+    load_provenance,
+    provenance,
+)
+from dc2kit.bench.timing import achieved_gflops, milliseconds, summarize, time_runs
+from dc2kit.bench.worker import failure, result, run_worker
 
 SUITE = "kernel_predict"
 ENGINES = ("torch", "tflite")
@@ -47,8 +52,6 @@ EXECUTORS = {
     "torch": "PyTorch eager, torch.inference_mode, dc2kit::kernel_predict",
     "tflite": "LiteRT Interpreter, XNNPACK CPU delegate (default), invoke() only",
 }
-IMAGE_CHANNELS = 3
-BASELINE_NOTE = "rss_baseline_mb="
 _SIGNATURE_INPUTS = ("args_0", "args_1")  # litert-torch's names for (image, kernels)
 
 
@@ -88,52 +91,7 @@ class MicroConfig:
         return IMAGE_CHANNELS * self.k**2 * self.width * self.height / 1e9
 
 
-# Memory (inside the child)
-
-
-def _status_kb(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _maxrss_mb() -> float:
-    import resource
-
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS
-
-
-def _rss_mb() -> float:
-    """Current RSS; without /proc, the peak so far (an upper bound)."""
-    kb = _status_kb("VmRSS")
-    return kb / 1024 if kb is not None else _maxrss_mb()
-
-
-def _reset_peak() -> None:
-    """Restart the high-water mark from the current RSS where the kernel allows it."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def _peak_mb() -> float:
-    kb = _status_kb("VmHWM")
-    return kb / 1024 if kb is not None else _maxrss_mb()
-
-
 # The op under test (inside the child)
-
-
-def make_inputs(k: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded image (1, 3, H, W) and kernels (1, k², H, W), float32."""
-    rng = np.random.default_rng(0)
-    image = rng.standard_normal((1, IMAGE_CHANNELS, height, width), dtype=np.float32)
-    kernels = rng.standard_normal((1, k * k, height, width), dtype=np.float32) / (k * k)
-    return image, kernels
 
 
 def _torch_call(
@@ -181,83 +139,38 @@ def measure(config: MicroConfig) -> dict[str, Any]:
     """Time one configuration and take its memory; run this in a fresh process."""
     for module in _ENGINE_MODULES[config.engine]:
         importlib.import_module(module)
+    load_start = load_average()
     image, kernels = make_inputs(config.k, config.width, config.height)
-    baseline = _rss_mb()
-    _reset_peak()
+    baseline = rss_mb()
+    reset_peak()
     call, load_ms = _CALLS[config.engine](config, image, kernels)
-    started = time.perf_counter()
-    call()
-    first_ms = (time.perf_counter() - started) * 1e3
+    first_ms = milliseconds(call)
     for _ in range(config.warmup):
         call()
     samples = time_runs(call, config.runs, config.seconds)
     timings = summarize(samples, load_ms=load_ms, first_ms=first_ms, warmup=config.warmup)
-    return {"timings": asdict(timings), "peak_rss_mb": _peak_mb(), "baseline_rss_mb": baseline}
+    return {
+        "timings": asdict(timings),
+        "peak_rss_mb": high_water_mb(),
+        "baseline_rss_mb": baseline,
+        **load_provenance(load_start, load_average()),
+    }
 
 
-# TFLite module holding only the op
-
-
-def export_kernel_predict_tflite(
-    path: str | Path, k: int, formulation: str, width: int, height: int
-) -> Path:
-    """Convert the op alone, as one `dc2kit.kernel_predict` composite, to a .tflite at `path`."""
-    import litert_torch
-    import torch
-    from torch import nn
-
-    from dc2kit.atomic import atomic_output
-    from dc2kit.convert.tflite import CompositeKernelPredict
-
-    class KernelPredictOnly(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.op = CompositeKernelPredict(k, formulation)
-
-        def forward(self, image: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-            return self.op(image, kernels)
-
-    sample = tuple(torch.from_numpy(a) for a in make_inputs(k, width, height))
-    with torch.no_grad():
-        flatbuffer = litert_torch.convert(KernelPredictOnly().eval(), sample).model_content()
-    path = Path(path)
-    with atomic_output(path) as temporary:
-        temporary.write_bytes(flatbuffer)
-    return path
-
-
-def cached_tflite(work_dir: Path, k: int, formulation: str, width: int, height: int) -> Path:
-    """The op-only .tflite for this configuration, converted on first use."""
-    path = work_dir / f"kernel_predict_{formulation}_k{k}_{width}x{height}.tflite"
-    if not path.exists():
-        work_dir.mkdir(parents=True, exist_ok=True)
-        export_kernel_predict_tflite(path, k, formulation, width, height)
-    return path
+def measure_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """The worker's `kernel_predict-measure` task."""
+    return measure(MicroConfig(**payload))
 
 
 # Parent side
 
 
-def rss_increment_mb(measurement: Measurement) -> float | None:
-    """The op's own peak memory: the absolute peak less the baseline noted by the child."""
-    for note in measurement.notes:
-        if note.startswith(BASELINE_NOTE) and measurement.peak_rss_mb is not None:
-            return measurement.peak_rss_mb - float(note.removeprefix(BASELINE_NOTE))
-    return None
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
-
 def run_child(config: MicroConfig) -> dict[str, Any]:
     """`measure(config)` in a fresh interpreter; `{"error": ...}` if the child fails."""
-    command = [sys.executable, "-m", "dc2kit.bench.micro", "--child", json.dumps(asdict(config))]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = run_worker(f"{SUITE}-measure", asdict(config), config.threads)
     if done.returncode != 0:
-        return {"error": f"child exited with {done.returncode}: {_last_line(done.stderr)}"}
-    return json.loads(done.stdout.splitlines()[-1])
+        return {"error": f"child exited with {done.returncode}: {failure(done)}"}
+    return result(done)
 
 
 def _measurement(
@@ -277,8 +190,8 @@ def _measurement(
         peak_rss_mb=round(result["peak_rss_mb"], 1),
         gmac=config.gmac,
         achieved_gflops=achieved_gflops(config.gmac, timings.p50_ms),
-        notes=(f"{BASELINE_NOTE}{result['baseline_rss_mb']:.1f}",),
-        provenance=origin,
+        notes=(baseline_note(result["baseline_rss_mb"]),),
+        provenance={**origin, **load_provenance(result[LOAD_START], result[LOAD_END])},
     )
 
 
@@ -353,15 +266,3 @@ def run_micro(
         result = failure or run_child(config)
         measurements.append(_measurement(config, result, origin))
     return measurements
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Child entry point: measure one configuration given as JSON, print its Measurement."""
-    parser = argparse.ArgumentParser(prog="python -m dc2kit.bench.micro", description=__doc__)
-    parser.add_argument("--child", required=True, help="one MicroConfig as JSON")
-    args = parser.parse_args(argv)
-    print(json.dumps(measure(MicroConfig(**json.loads(args.child)))))
-
-
-if __name__ == "__main__":
-    main()

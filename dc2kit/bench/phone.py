@@ -34,8 +34,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from dc2kit.bench.harness import summarize
 from dc2kit.bench.results import Measurement, Timings, provenance
+from dc2kit.bench.timing import summarize
 
 Accelerator = Literal["cpu", "gpu", "npu"]
 Tool = Literal["tflite", "litert"]

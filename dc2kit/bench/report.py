@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dc2kit.bench.micro import ENGINES, rss_increment_mb
+from dc2kit.bench.memory import rss_increment_mb
+from dc2kit.bench.micro import ENGINES
 from dc2kit.bench.micro import SUITE as MICRO_SUITE
 from dc2kit.bench.results import Measurement, read_results
 

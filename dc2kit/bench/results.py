@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 Source = Literal["measured", "phone", "estimate"]
+# Provenance keys of the 1-minute load average when a measurement started and ended.
+LOAD_START, LOAD_END = "load_average_start", "load_average_end"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,20 @@ def provenance(threads: int | None = None) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(sys.argv),
     }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average now (runnable threads averaged over about a minute, those of
+    this process included), or None where the OS keeps none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def load_provenance(start: float | None, end: float | None) -> dict[str, float | None]:
+    """The load averages a measuring process read before and after its timed runs."""
+    return {LOAD_START: start, LOAD_END: end}
 
 
 def append_results(path: str | Path, measurements: list[Measurement]) -> None:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dc2kit.bench.errors import BenchError
 from dc2kit.bench.estimate import estimate_measurements
-from dc2kit.bench.harness import BenchError, run_benchmarks
+from dc2kit.bench.harness import run_benchmarks
 from dc2kit.bench.micro import run_micro
 from dc2kit.bench.results import append_results
 
