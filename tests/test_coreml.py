@@ -1,9 +1,10 @@
 """Core ML export: the kernel_predict op translation, DC2Net packages, metadata, image I/O, errors.
 
-Core ML cannot run on Linux, so the op translation is checked by evaluating the converted MIL
-program with a tiny numpy interpreter of just the ops it emits.
+Core ML cannot run on Linux, so converted programs run in dc2kit's numpy ML-program executor
+(`dc2kit.convert.mil_executor`, itself checked op by op in test_mil_executor.py).
 """
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -28,70 +29,13 @@ from dc2kit.convert.coreml import (
 )
 from dc2kit.convert.coreml_ops import TORCH_OP_KIND
 from dc2kit.convert.errors import ExportError
+from dc2kit.convert.mil_executor import execute
 from dc2kit.model import DC2Net
 from dc2kit.model.dc2 import DC2Config, preset_config
 from dc2kit.model.kernel_predict import kernel_predict
 
 KERNEL_PREDICT_CALLS = 8
 FORBIDDEN_OPS = ("gather", "gather_nd", "gather_along_axis", "scatter", "scatter_nd", "pad")
-
-
-# ----------------------------------------------------------------------------- numpy MIL subset
-
-
-def _slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
-    assert squeeze_mask is None or not np.any(squeeze_mask)
-    index = []
-    for axis in range(x.ndim):
-        start = None if begin_mask is not None and begin_mask[axis] else int(begin[axis])
-        stop = None if end_mask is not None and end_mask[axis] else int(end[axis])
-        step = 1 if stride is None else int(stride[axis])
-        index.append(slice(start, stop, step))
-    return x[tuple(index)]
-
-
-def _conv(x, weight, groups=1, pad_type="valid", strides=None, dilations=None, pad=None, bias=None):
-    assert pad_type in ("valid", "custom") and (pad is None or not np.any(pad))
-    assert strides is None or np.all(strides == 1)
-    assert dilations is None or np.all(dilations == 1)
-    groups = int(groups)
-    n, c, _, _ = x.shape
-    out_channels, per_group, kh, kw = weight.shape
-    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    windows = windows.reshape(n, groups, c // groups, *windows.shape[2:])
-    weight = weight.reshape(groups, out_channels // groups, per_group, kh, kw)
-    out = np.einsum("ngchwab,gocab->ngohw", windows, weight)
-    out = out.reshape(n, out_channels, *out.shape[3:])
-    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
-
-
-NUMPY_OPS = {
-    "slice_by_index": _slice_by_index,
-    "concat": lambda values, axis, interleave=False: np.concatenate(values, axis=int(axis)),
-    "mul": lambda x, y: x * y,
-    "add": lambda x, y: x + y,
-    "tile": lambda x, reps: np.tile(x, reps),
-    "conv": _conv,
-}
-
-
-def _value(env, var):
-    if isinstance(var, list | tuple):
-        return [_value(env, v) for v in var]
-    return env.get(var.name, var.val)
-
-
-def evaluate_mil(program, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Run the main function of an in-memory MIL program with float64 numpy."""
-    main = program.functions["main"]
-    env = {name: value.astype(np.float64) for name, value in feeds.items()}
-    for op in main.operations:
-        if op.op_type == "const":
-            env[op.outputs[0].name] = op.outputs[0].val
-            continue
-        args = {name: _value(env, var) for name, var in op.inputs.items()}
-        env[op.outputs[0].name] = NUMPY_OPS[op.op_type](**args)
-    return [env[var.name] for var in main.outputs]
 
 
 # ----------------------------------------------------------------------------- spec helpers
@@ -149,30 +93,8 @@ def test_op_translation_matches_torch(k, formulation):
 
     names = program.graph_signature.user_inputs
     feeds = dict(zip(names, [image.numpy(), kernels.numpy()], strict=True))
-    (out,) = evaluate_mil(mlmodel._mil_program, feeds)
+    (out,) = execute(mlmodel._mil_program, feeds).outputs.values()
     expected = kernel_predict(image.double(), kernels.double(), "reference").numpy()
-    assert np.abs(out - expected).max() < 1e-5
-
-
-@pytest.mark.parametrize("formulation", ["shift", "im2col"])
-def test_op_translation_runs_in_the_mil_executor(formulation):
-    executor = pytest.importorskip("dc2kit.convert.mil_executor")
-    generator = torch.Generator().manual_seed(3)
-    image = torch.randn(1, 3, 8, 10, generator=generator)
-    kernels = torch.randn(1, 49, 8, 10, generator=generator)
-    program = torch.export.export(_OnlyKernelPredict(formulation), (image, kernels))
-    mlmodel = ct.convert(
-        program.run_decompositions({}),
-        convert_to="mlprogram",
-        minimum_deployment_target=ct.target.iOS16,
-        compute_precision=ct.precision.FLOAT32,
-        skip_model_load=True,
-    )
-    feeds = dict(
-        zip(program.graph_signature.user_inputs, [image.numpy(), kernels.numpy()], strict=True)
-    )
-    (out,) = executor.execute(mlmodel._mil_program, feeds).outputs.values()
-    expected = kernel_predict(image, kernels, "reference").numpy()
     assert np.abs(out - expected).max() < 1e-5
 
 
@@ -242,6 +164,19 @@ def test_mobile_fp16_converts_without_gather(mobile_fp16):
     assert set(dtypes.values()) == {FeatureTypes_pb2.ArrayFeatureType.FLOAT16}
 
 
+def test_package_holds_the_spec_and_weights_only_with_usual_modes(mobile_fp16):
+    _, artifact = mobile_fp16
+    files = sorted(p for p in artifact.path.rglob("*") if p.is_file())
+    assert [p.relative_to(artifact.path).as_posix() for p in files] == [
+        "Data/com.apple.CoreML/model.mlmodel",
+        "Data/com.apple.CoreML/weights/weight.bin",
+        "Manifest.json",
+    ]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o666 & ~umask}
+
+
 def test_mobile_fp32_converts_without_gather(mobile_fp32_images):
     model, artifact = mobile_fp32_images
     _assert_portable(artifact, model.config.kernel_size)
@@ -274,7 +209,6 @@ def _random_inputs(model: DC2Net) -> list[torch.Tensor]:
 )
 def test_saved_program_matches_torch_in_the_mil_executor(request, fixture, tolerance):
     """The whole saved DC2Net program, run by dc2kit's numpy executor (fp16 emulated)."""
-    executor = pytest.importorskip("dc2kit.convert.mil_executor")
     model, artifact = request.getfixturevalue(fixture)
     inputs = _random_inputs(model)
     with torch.no_grad():
@@ -282,7 +216,7 @@ def test_saved_program_matches_torch_in_the_mil_executor(request, fixture, toler
     feeds = {s.name: t.numpy() for s, t in zip(artifact.inputs, inputs, strict=True)}
     if artifact.image_io:
         feeds["w"], feeds["uw"] = ((feeds[n] + 1.0) * 127.5 for n in ("w", "uw"))
-    result = executor.execute(artifact.path, feeds, fp16=artifact.precision == "fp16")
+    result = execute(artifact.path, feeds, fp16=artifact.precision == "fp16")
     image = result.outputs["image"]
     if artifact.image_io:
         image = image / 127.5 - 1.0
@@ -377,7 +311,7 @@ def test_failed_save_keeps_an_existing_package(tmp_path):
 
     class HalfWritingModel:
         def save(self, path):
-            Path(path).mkdir()
+            Path(path).mkdir(exist_ok=True)
             (Path(path) / "partial").write_text("half")
             raise OSError("disk full")
 
@@ -392,7 +326,6 @@ def test_failed_save_keeps_an_existing_package(tmp_path):
     [
         ({"precision": "int8"}, "precision"),
         ({"outputs": "some"}, "outputs"),
-        ({"enumerated_sizes": [(32, 32), (64, 64)]}, "fixed at construction"),
     ],
 )
 def test_bad_arguments_raise_export_error(tiny_model, tmp_path, kwargs, match):

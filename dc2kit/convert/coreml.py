@@ -13,16 +13,17 @@ holding the radius in pixels, and `image` is an RGB image: the exported graph ap
 `(x + 1) · 127.5` so the output is in 0–255 (Core ML output images take no scale or bias).
 
 Sizes are fixed: DC2Net bakes its radial mask (a function of the frame size and crop) into the
-graph, so one model serves one resolution. `enumerated_sizes` other than the model's own size is
-refused; export one model per size (`DC2Net(config.with_size(h, w))`) instead.
+graph, so one model serves one resolution; export one model per size
+(`DC2Net(config.with_size(h, w))`).
+
+The saved package holds the spec and the weights only: coremltools also writes
+`executorch_debug_handle_mapping.json` (a quarter of a small package), which no runtime reads.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from torch import Tensor, nn
 
 import dc2kit.convert.coreml_ops  # noqa: F401  (registers the kernel_predict translation)
 from dc2kit import __version__
+from dc2kit.atomic import atomic_output
 from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet, describe
 from dc2kit.model import DC2Net
@@ -53,6 +55,7 @@ DEPLOYMENT_TARGET = ct.target.iOS16
 IMAGE_SCALE = 1.0 / 127.5  # 0–255 pixel → [-1, 1] model range, with IMAGE_BIAS
 IMAGE_BIAS = -1.0
 LAYOUT = "NCHW"
+DEBUG_MAPPING = "executorch_debug_handle_mapping.json"  # coremltools' op map, read by nothing
 
 
 class CoreMLRuntimeUnavailableError(ExportError):
@@ -267,38 +270,18 @@ def _check_destination(path: Path) -> None:
 
 def _save_atomically(mlmodel: ct.models.MLModel, path: Path) -> None:
     """Build the package beside `path`, then swap it in; an existing one goes only on success."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        built = staging / path.name
-        try:
-            mlmodel.save(str(built))
-        except Exception as error:
-            raise ExportError(
-                f"{path}: cannot save the ML program ({first_line(error)})"
-            ) from error
-        previous = staging / "previous"
-        if path.exists():
-            os.replace(path, previous)
-        try:
-            os.replace(built, path)
-        except OSError as error:
-            if previous.exists():
-                os.replace(previous, path)
-            raise ExportError(f"{path}: cannot move the package into place ({error})") from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with atomic_output(path, directory=True) as temporary:
+            mlmodel.save(str(temporary))
+            (temporary / DEBUG_MAPPING).unlink(missing_ok=True)
+    except Exception as error:
+        raise ExportError(f"{path}: cannot save the ML program ({first_line(error)})") from error
 
 
 # ----------------------------------------------------------------------------- public API
 
 
-def _check_arguments(
-    model: DC2Net,
-    path: Path,
-    precision: str,
-    outputs: str,
-    enumerated_sizes: list[tuple[int, int]] | None,
-) -> None:
+def _check_arguments(model: DC2Net, path: Path, precision: str, outputs: str) -> None:
     if not isinstance(model, DC2Net):
         raise ExportError(f"{path}: export_coreml takes a DC2Net, got {type(model).__name__}")
     if precision not in PRECISIONS:
@@ -307,13 +290,6 @@ def _check_arguments(
         )
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: outputs must be 'image' or 'all', got {outputs!r}")
-    own_size = (model.config.height, model.config.width)
-    if enumerated_sizes is not None and {tuple(s) for s in enumerated_sizes} != {own_size}:
-        raise ExportError(
-            f"{path}: enumerated sizes {sorted(enumerated_sizes)} are impossible: DC2Net's size is "
-            f"fixed at construction ({own_size[0]}×{own_size[1]}; its radial mask is a graph "
-            "constant), so export one model per size with DC2Net(config.with_size(h, w))"
-        )
     _check_destination(path)
 
 
@@ -324,7 +300,6 @@ def export_coreml(
     precision: Precision = "fp16",
     image_io: bool = False,
     outputs: OutputSet = "image",
-    enumerated_sizes: list[tuple[int, int]] | None = None,
 ) -> CoreMLArtifact:
     """Convert `model` to an iOS 16 ML program at `path` (.mlpackage), written atomically.
 
@@ -332,7 +307,7 @@ def export_coreml(
     nothing is left at `path` when it fails (an existing package there is kept).
     """
     path = Path(path)
-    _check_arguments(model, path, precision, outputs, enumerated_sizes)
+    _check_arguments(model, path, precision, outputs)
     wrapper = ExportWrapper(model, outputs)
     module: nn.Module = _ImageRangeOutput(wrapper) if image_io else wrapper
     tensor_dtype = TENSOR_DTYPES[precision]
