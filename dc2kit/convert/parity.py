@@ -3,11 +3,14 @@
 PSNR is the one Apple's ml-stable-diffusion, ml-ane-transformers and Qualcomm AI Hub use:
 `20 · log10((max|ref| + 1e-5) / (rms(out − ref) + 1e-10))`. Every output is compared on two
 input sets: random inputs, and a structured scene (smooth gradients, edges, a defocus map with a
-sharp depth step). An artifact passes when every output of every check meets its precision's gate.
+sharp depth step). An artifact passes when every output of every check is finite and meets its
+precision's gate: a NaN or inf anywhere (in an output, hence in its PSNR) fails, since `min` and
+`>=` would otherwise let NaN through.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dc2kit.convert.errors import ParityError
 from dc2kit.convert.wrap import INPUT_NAMES
 from dc2kit.model import DC2Config
 from dc2kit.model.synthetic import synthetic_scene
@@ -60,8 +64,17 @@ def parity_inputs(config: DC2Config, seed: int = 0) -> dict[str, Arrays]:
 @dataclass(frozen=True)
 class OutputParity:
     output: str
-    psnr_db: float
+    psnr_db: float  # NaN or -inf when the output (or the reference) is not finite
     max_abs: float
+    finite: bool = True  # every value of the artifact's output is finite
+
+    def meets(self, gate_db: float) -> bool:
+        return self.finite and math.isfinite(self.psnr_db) and self.psnr_db >= gate_db
+
+
+def _badness(item: OutputParity) -> float:
+    """Ordering key, worst first: non-finite results sort below every real PSNR."""
+    return item.psnr_db if item.finite and math.isfinite(item.psnr_db) else -math.inf
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,7 @@ class CheckResult:
 
     @property
     def min_psnr_db(self) -> float:
-        return min(o.psnr_db for o in self.outputs)
+        return min(self.outputs, key=_badness).psnr_db
 
 
 @dataclass(frozen=True)
@@ -81,32 +94,64 @@ class ParityReport:
     gate_db: float
     checks: tuple[CheckResult, ...]
 
+    def _worst(self) -> tuple[str, OutputParity]:
+        pairs = ((c.check, o) for c in self.checks for o in c.outputs)
+        return min(pairs, key=lambda pair: _badness(pair[1]))
+
     @property
     def min_psnr_db(self) -> float:
-        return min(c.min_psnr_db for c in self.checks)
+        return self._worst()[1].psnr_db
 
     @property
     def passed(self) -> bool:
-        return self.min_psnr_db >= self.gate_db
+        return bool(self.checks) and all(
+            o.meets(self.gate_db) for c in self.checks for o in c.outputs
+        )
 
     @property
     def reason(self) -> str:
-        worst = min(
-            ((c.check, o) for c in self.checks for o in c.outputs), key=lambda item: item[1].psnr_db
-        )
+        check, worst = self._worst()
+        if _badness(worst) == -math.inf:
+            return (
+                f"{self.runtime}: {worst.output} on {check} inputs is not finite (NaN or inf), "
+                f"which fails the {self.precision} gate"
+            )
         verdict = "meets" if self.passed else "misses"
         return (
-            f"{self.runtime}: {worst[1].output} on {worst[0]} inputs at {worst[1].psnr_db:.1f} dB "
+            f"{self.runtime}: {worst.output} on {check} inputs at {worst.psnr_db:.1f} dB "
             f"{verdict} the {self.precision} gate of {self.gate_db:.0f} dB"
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "min_psnr_db": self.min_psnr_db,
-            "passed": self.passed,
-            "reason": self.reason,
-        }
+        """JSON-ready: non-finite numbers become None (JSON has no NaN)."""
+        return _finite_or_none(
+            {
+                **asdict(self),
+                "min_psnr_db": self.min_psnr_db,
+                "passed": self.passed,
+                "reason": self.reason,
+            }
+        )
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def _output_parity(name: str, reference: np.ndarray, output: np.ndarray) -> OutputParity:
+    if np.shape(output) != np.shape(reference):
+        raise ParityError(
+            f"output {name} has shape {np.shape(output)}, PyTorch's has {np.shape(reference)}"
+        )
+    finite = bool(np.isfinite(output).all())
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return OutputParity(name, psnr(reference, output), max_abs_error(reference, output), finite)
 
 
 def compare_outputs(
@@ -115,13 +160,9 @@ def compare_outputs(
     """PSNR and max-abs per output name of `reference` (the artifact must produce them all)."""
     missing = sorted(set(reference) - set(output))
     if missing:
-        raise KeyError(f"artifact lacks outputs {missing}")
+        raise ParityError(f"the artifact lacks outputs {missing}")
     return CheckResult(
-        check,
-        tuple(
-            OutputParity(name, psnr(ref, output[name]), max_abs_error(ref, output[name]))
-            for name, ref in reference.items()
-        ),
+        check, tuple(_output_parity(name, ref, output[name]) for name, ref in reference.items())
     )
 
 
