@@ -1,6 +1,7 @@
 """`dc2kit export` and `verify`: the parity gate, manifests, refusals that leave nothing."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -147,3 +148,71 @@ def test_checkpoint_of_another_preset_is_refused(tmp_path, capsys):
     code, _, err = _run(capsys, argv)
     assert code == 1
     assert "is preset 'paper', not the requested 'mobile'" in err
+
+
+# --- Core ML: a damaged package, publishing order ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coreml_export(tmp_path_factory):
+    """The smallest real Core ML export: mobile preset, 64×64, fp32, through the parity gate."""
+    out = tmp_path_factory.mktemp("coreml")
+    options = export_module.ExportOptions(preset="mobile", height=64, width=64, precision="fp32")
+    return export_module.export_artifact("coreml", options, out).artifact
+
+
+def _copy_with_manifest(artifact, folder):
+    copy = folder / artifact.name
+    shutil.copytree(artifact, copy)
+    shutil.copy(manifest_path(artifact), manifest_path(copy))
+    return copy
+
+
+def _damage_blob_metadata(package):
+    """Overwrite the first weight blob's metadata sentinel (0xDEADBEEF) in weight.bin."""
+    blob = package / "Data/com.apple.CoreML/weights/weight.bin"
+    data = bytearray(blob.read_bytes())
+    offset = data.find(np.uint32(0xDEADBEEF).tobytes())
+    assert offset >= 0
+    data[offset : offset + 4] = b"\0\0\0\0"
+    blob.write_bytes(bytes(data))
+
+
+def _damage_spec(package):
+    spec = package / "Data/com.apple.CoreML/model.mlmodel"
+    data = bytearray(spec.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 256] = b"\x7f" * 256
+    spec.write_bytes(bytes(data))
+
+
+def test_published_package_matches_its_manifest(coreml_export, capsys):
+    manifest = json.loads(manifest_path(coreml_export).read_text())
+    assert manifest["sha256"] == artifact_sha256(coreml_export)
+    assert not list(coreml_export.rglob("executorch_debug_handle_mapping.json"))
+    assert sorted(p.name for p in coreml_export.parent.iterdir()) == [
+        coreml_export.name,
+        manifest_path(coreml_export).name,
+    ]
+    code, out, _ = _run(capsys, ["verify", str(coreml_export), "--json"])
+    assert code == 0 and json.loads(out)["passed"] is True
+
+
+@pytest.mark.parametrize("damage", [_damage_blob_metadata, _damage_spec])
+def test_verify_on_a_damaged_package_is_one_line_with_the_sha_verdict(
+    coreml_export, tmp_path, capsys, damage
+):
+    damaged = _copy_with_manifest(coreml_export, tmp_path)
+    damage(damaged)
+    code, out, err = _run(capsys, ["verify", str(damaged)])
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert err.startswith(f"dc2kit: error: {damaged}: sha256 differs from the manifest; ")
+    assert "not a loadable ML program" in err
+
+
+def test_an_artifact_without_its_manifest_is_refused(coreml_export, tmp_path, capsys):
+    orphan = _copy_with_manifest(coreml_export, tmp_path)
+    manifest_path(orphan).unlink()  # as a run killed between the two renames leaves it
+    code, _, err = _run(capsys, ["verify", str(orphan)])
+    assert code == 1
+    assert "no manifest beside it" in err and "\n" not in err

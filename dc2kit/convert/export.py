@@ -3,16 +3,16 @@
 An artifact is built in a staging folder beside its destination, run on the parity inputs by
 its runtime (LiteRT's interpreter; Core ML's `MLModel.predict` on macOS or dc2kit's ML-program
 executor elsewhere), compared with PyTorch, and moved into place with its manifest only if it
-meets its precision's gate. A failed gate leaves nothing at the destination.
+meets its precision's gate (`manifest.publish`: artifact first, manifest last). A failed gate
+leaves nothing at the destination; a killed run leaves a staging folder that the next run in
+that folder removes (`dc2kit.atomic`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,13 +21,14 @@ from typing import Any, Literal
 
 import torch
 
-from dc2kit.convert.errors import ExportError, ParityError
+from dc2kit.atomic import staging_folder
+from dc2kit.convert.errors import ExportError, ParityError, first_line
 from dc2kit.convert.manifest import (
     artifact_sha256,
     manifest_path,
     provenance,
+    publish,
     read_manifest,
-    write_manifest,
 )
 from dc2kit.convert.parity import (
     Arrays,
@@ -171,16 +172,42 @@ def artifact_runner(target: Target, path: Path, options: ExportOptions) -> tuple
     return coreml_runner(path, options.precision, options.image_io)
 
 
+def _guarded(run: Runner, path: Path) -> Runner:
+    """A runtime's own failures on a damaged artifact (LiteRT's RuntimeError) as ExportError."""
+
+    def guarded(arrays: Arrays) -> Arrays:
+        try:
+            return run(arrays)
+        except ExportError:
+            raise
+        except (RuntimeError, ValueError, IndexError, TypeError) as error:
+            raise ExportError(f"{path}: the artifact fails to run ({first_line(error)})") from error
+
+    return guarded
+
+
 def check_artifact(
-    target: Target, path: Path, model: DC2Net, options: ExportOptions
+    target: Target, path: Path, model: DC2Net, options: ExportOptions, shown: Path | None = None
 ) -> tuple[ParityReport, dict[str, float]]:
-    """Parity of the artifact at `path` with `model` on the random and structured inputs."""
-    runner, runtime, activations = artifact_runner(target, path, options)
-    wrapper = ExportWrapper(model, options.outputs).eval()
-    reference = torch_runner(wrapper, wrapper.output_names)
-    report = check_parity(
-        reference, runner, parity_inputs(model.config), runtime, options.precision
-    )
+    """Parity of the artifact at `path` with `model` on the random and structured inputs.
+
+    Errors name `shown` (the published path, for an artifact still in staging) instead of `path`.
+    """
+    shown = shown or path
+    try:
+        runner, runtime, activations = artifact_runner(target, path, options)
+        wrapper = ExportWrapper(model, options.outputs).eval()
+        reference = torch_runner(wrapper, wrapper.output_names)
+        report = check_parity(
+            reference,
+            _guarded(runner, path),
+            parity_inputs(model.config),
+            runtime,
+            options.precision,
+        )
+    except ExportError as error:
+        detail = str(error).removeprefix(f"{path}: ")
+        raise type(error)(f"{shown}: {detail}") from error
     return report, activations
 
 
@@ -234,14 +261,6 @@ def _spec(artifact: Any) -> dict[str, Any]:
     }
 
 
-def _publish(staged: Path, destination: Path) -> None:
-    if destination.is_dir():
-        shutil.rmtree(destination)
-    elif destination.exists():
-        destination.unlink()
-    os.replace(staged, destination)
-
-
 def export_artifact(
     target: Target, options: ExportOptions, out_dir: Path, step: Step = lambda _: None
 ) -> ExportResult:
@@ -251,14 +270,14 @@ def export_artifact(
         raise ExportError(f"{out_dir}: output folder does not exist or cannot be written")
     model, weights = build_model(options)
     destination = out_dir / options.artifact_name(target)
-    with tempfile.TemporaryDirectory(prefix=".dc2kit-export-", dir=out_dir) as stage:
-        staged = Path(stage) / destination.name
+    with staging_folder(out_dir, destination.name) as stage:
+        staged = stage / destination.name
         step(f"{target}: converting")
         started = time.perf_counter()
         artifact = _convert(target, model, staged, options)
         convert_seconds = time.perf_counter() - started
         step(f"{target}: checking parity")
-        parity, activations = check_artifact(target, staged, model, options)
+        parity, activations = check_artifact(target, staged, model, options, destination)
         if not parity.passed:
             raise ParityError(f"{destination}: {parity.reason}; nothing was written")
         step(f"{target}: writing manifest")
@@ -286,10 +305,7 @@ def export_artifact(
             "conversion_seconds": round(convert_seconds, 2),
             "sha256": artifact_sha256(staged),
         }
-        staged_manifest = write_manifest(staged, manifest)
-        _publish(staged, destination)
-        manifest_file = manifest_path(destination)
-        os.replace(staged_manifest, manifest_file)
+        manifest_file = publish(staged, destination, manifest)
     return ExportResult(target, destination, manifest_file, parity, manifest)
 
 
@@ -321,20 +337,42 @@ def options_from_manifest(manifest: dict[str, Any]) -> ExportOptions:
     )
 
 
-def verify_artifact(artifact: Path, step: Step = lambda _: None) -> VerifyResult:
-    """Re-run an artifact's parity checks from its manifest, and check it is unchanged."""
-    try:
-        manifest = read_manifest(artifact)
-    except (OSError, ValueError) as error:
-        raise ExportError(f"{artifact}: no readable manifest beside it ({error})") from error
+def _read_manifest(artifact: Path) -> tuple[dict[str, Any], ExportOptions]:
     if not artifact.exists():
         raise ExportError(f"{artifact}: artifact not found")
-    options = options_from_manifest(manifest)
+    if not manifest_path(artifact).is_file():
+        raise ExportError(
+            f"{artifact}: no manifest beside it (an interrupted export, or not a dc2kit export); "
+            "export it again"
+        )
+    try:
+        manifest = read_manifest(artifact)
+        options = options_from_manifest(manifest)
+        _check_options(manifest["target"], options)
+    except (ExportError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ExportError(
+            f"{manifest_path(artifact)}: not a readable dc2kit manifest ({first_line(error)})"
+        ) from error
+    return manifest, options
+
+
+def verify_artifact(artifact: Path, step: Step = lambda _: None) -> VerifyResult:
+    """Check an artifact is unchanged (sha256, first) and re-run its parity checks.
+
+    An artifact its runtime cannot load or run raises an ExportError that also states the sha256
+    verdict, so a damaged file is reported as changed rather than only as unloadable.
+    """
+    manifest, options = _read_manifest(artifact)
+    step("checking sha256")
+    sha256_matches = artifact_sha256(artifact) == manifest.get("sha256")
     model, weights = build_model(options)
     if weights.get("sha256") != manifest["weights"].get("sha256"):
         raise ExportError(f"{artifact}: checkpoint {weights.get('path')} changed since export")
-    step("checking sha256")
-    sha256_matches = artifact_sha256(artifact) == manifest["sha256"]
     step("checking parity")
-    parity, _ = check_artifact(manifest["target"], artifact, model, options)
+    try:
+        parity, _ = check_artifact(manifest["target"], artifact, model, options)
+    except ExportError as error:
+        sha = "matches the manifest" if sha256_matches else "differs from the manifest"
+        detail = str(error).removeprefix(f"{artifact}: ")
+        raise ExportError(f"{artifact}: sha256 {sha}; {detail}") from error
     return VerifyResult(artifact, sha256_matches, parity)

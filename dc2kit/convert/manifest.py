@@ -3,6 +3,9 @@
 Each artifact `X` (a `.tflite` file or an `.mlpackage` folder) gets `X.manifest.json` beside it:
 dc2kit version and git commit, tool versions, preset and config, the weights' origin, I/O spec,
 precision, op histogram, delegate report, parity per check, and the artifact's sha256.
+
+Publishing (`publish`) puts the artifact in place first and its manifest last, so the manifest
+is the mark of a complete export: an artifact without one is refused by `verify`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dc2kit import __version__
-from dc2kit.atomic import write_atomically
+from dc2kit.atomic import move_into_place, write_atomically
 
 TOOLS = ("torch", "coremltools", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 MANIFEST_SUFFIX = ".manifest.json"
@@ -89,3 +92,18 @@ def write_manifest(artifact: str | Path, manifest: dict[str, Any]) -> Path:
 
 def read_manifest(artifact: str | Path) -> dict[str, Any]:
     return json.loads(manifest_path(artifact).read_text())
+
+
+def publish(staged: Path, destination: Path, manifest: dict[str, Any]) -> Path:
+    """Move a checked artifact from staging to `destination`, then write its manifest beside it.
+
+    Two paths cannot change in one atomic step, so the order carries the meaning. Manifest last
+    (rather than both inside one folder swapped in, which would change the published layout and
+    is no more atomic when it replaces an existing folder): the old manifest goes first, then the
+    artifact is renamed into place, then the new manifest is written atomically. A kill at any
+    point leaves either a complete pair or an artifact with no manifest, which `verify` refuses;
+    never an artifact beside a manifest that is not its own. Returns the manifest's path.
+    """
+    manifest_path(destination).unlink(missing_ok=True)
+    move_into_place(staged, destination)
+    return write_manifest(destination, manifest)

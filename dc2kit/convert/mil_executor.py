@@ -34,7 +34,7 @@ import numpy as np
 from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
 from coremltools.converters.mil.mil import Function, Operation, Program, Var, types
 
-from dc2kit.convert.errors import ExportError, Fp16OverflowError, UnsupportedOpError
+from dc2kit.convert.errors import ExportError, Fp16OverflowError, UnsupportedOpError, first_line
 from dc2kit.convert.mil_ops import KERNELS
 
 SUPPORTED_OPS: frozenset[str] = frozenset({"const", *KERNELS})
@@ -61,17 +61,23 @@ def load_program(source: ProgramSource) -> Program:
     """A pymil Program from a saved .mlpackage, an MLModel, or a Program (returned as is)."""
     if isinstance(source, Program):
         return source
-    if isinstance(source, ct.models.MLModel):
-        model = source
-    else:
-        if not os.path.exists(source):
-            raise ExportError(f"{source}: no such Core ML model")
-        model = ct.models.MLModel(os.fspath(source), skip_model_load=True)
-    spec = model.get_spec()
-    kind = spec.WhichOneof("Type")
-    if kind != "mlProgram":
-        raise ExportError(f"{source}: a {kind} model, not an ML program; only ML programs run here")
-    return load_milproto(spec, spec.specificationVersion, model.weights_dir or "")
+    if not isinstance(source, ct.models.MLModel) and not os.path.exists(source):
+        raise ExportError(f"{source}: no such Core ML model")
+    try:
+        model = (
+            source
+            if isinstance(source, ct.models.MLModel)
+            else ct.models.MLModel(os.fspath(source), skip_model_load=True)
+        )
+        spec = model.get_spec()
+        kind = spec.WhichOneof("Type")
+        if kind != "mlProgram":
+            raise ExportError(f"{source}: a {kind} model, not an ML program; only those run here")
+        return load_milproto(spec, spec.specificationVersion, model.weights_dir or "")
+    except ExportError:
+        raise
+    except Exception as error:  # protobuf, the blob reader (C++) and the loader raise many types
+        raise ExportError(f"{source}: not a loadable ML program ({first_line(error)})") from error
 
 
 def execute(
