@@ -37,7 +37,6 @@ from dc2kit.bench.suite import run_suite
 from dc2kit.capture.align import AlignmentError
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.inputs import RenderInputs, prepare_render
-from dc2kit.capture.open import open_capture, open_capture_image
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.convert.errors import ExportError
 from dc2kit.convert.export import (
@@ -51,6 +50,7 @@ from dc2kit.convert.parity import ParityReport
 from dc2kit.model import PRESETS, DC2Config, DC2Net, ModelError, load_dc2, preset_config
 from dc2kit.model.summary import model_costs
 from dc2kit.model.synthetic import synthetic_scene, synthetic_view
+from dc2kit.readers import open_capture, open_capture_image
 from dc2kit.render.bokeh import RenderInputError
 from dc2kit.render.pipeline import (
     ModelEngine,

@@ -10,10 +10,10 @@ import torch
 from dc2kit.android_bridge import write_dynamic_depth
 from dc2kit.capture.errors import CaptureError, NoDepthError
 from dc2kit.capture.inputs import fill_holes, prepare_render
-from dc2kit.capture.open import open_capture
 from dc2kit.cli import main
 from dc2kit.model import DC2Net, preset_config, save_dc2
 from dc2kit.model.synthetic import synthetic_view
+from dc2kit.readers import open_capture
 
 HEIC = "data/captures/iphone13pro_portrait.heic"
 GCAM = "data/captures/gcam_lensblur.jpg"

@@ -15,8 +15,9 @@ from xml.etree.ElementTree import Element
 import numpy as np
 from PIL import Image
 
+from dc2kit.capture.decoders import JPEG_ONLY, PNG_OR_JPEG, decode_image, grey_codes, rgb_array
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
-from dc2kit.capture.limits import MAX_DEPTH_PIXELS
+from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
 from dc2kit.capture.pair import check_aspect, load_rgb
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 
@@ -108,14 +109,55 @@ def jpeg_bytes(rgb: np.ndarray, quality: int = 95) -> bytes:
     return buffer.getvalue()
 
 
-def check_dimensions(width: int, height: int, path: str | Path | None, *, even: bool) -> None:
-    """Buffer dimensions must be positive, bounded and (for DEPTH16) even."""
-    if not all(isinstance(n, int | np.integer) and n > 0 for n in (width, height)):
+def embedded_image(
+    payload: bytes,
+    max_pixels: int,
+    file_bytes: int,
+    path: str | Path,
+    what: str,
+    formats: tuple[str, ...] = PNG_OR_JPEG,
+) -> Image.Image:
+    """An image item of a capture file of `file_bytes` bytes, bounded by that file's size."""
+    return decode_image(payload, path, what, max_pixels, formats=formats, file_bytes=file_bytes)
+
+
+def primary_rgb(data: bytes, primary_end: int, path: str | Path) -> np.ndarray:
+    """The primary JPEG (the bytes before `primary_end`) of a capture file as RGB."""
+    image = embedded_image(
+        data[:primary_end], MAX_IMAGE_PIXELS, len(data), path, "image", JPEG_ONLY
+    )
+    return rgb_array(image, path, "image")
+
+
+def normalised_codes(image: Image.Image, path: str | Path, what: str) -> np.ndarray:
+    """Codes of an 8- or 16-bit map scaled to [0, 1]."""
+    codes, top = grey_codes(image, path, what)
+    return codes / float(top)
+
+
+def check_dimensions(
+    width: object, height: object, path: str | Path | None, *, even: bool
+) -> tuple[int, int]:
+    """Buffer dimensions as Python ints: positive, bounded and (for DEPTH16) even.
+
+    Python ints keep the size arithmetic exact: numpy integers wrap on overflow, so that
+    2**32 × 2**32 would pass a bound as 0.
+    """
+    width, height = _count(width), _count(height)
+    if width is None or height is None or width <= 0 or height <= 0:
         raise CaptureError(path, f"buffer size {width}x{height} must be positive integers")
     if even and (width % 2 or height % 2):
         raise CaptureError(path, f"DEPTH16 size {width}x{height} must have even sides")
     if width * height > MAX_DEPTH_PIXELS:
         raise CaptureError(path, f"buffer of {width}x{height} exceeds {MAX_DEPTH_PIXELS} pixels")
+    return width, height
+
+
+def _count(value: object) -> int | None:
+    """`value` as a Python int when it is an integer (bools are not), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        return None
+    return int(value)
 
 
 def unpack_rows(
@@ -123,28 +165,32 @@ def unpack_rows(
     width: int,
     height: int,
     bytes_per_pixel: int,
-    row_stride: int | None,
+    row_stride: object,
     path: str | Path | None,
 ) -> np.ndarray:
     """The height × (width·bytes_per_pixel) pixel bytes of a strided buffer.
 
     Android image planes may omit the padding after the last row, so any length from
-    stride·(height−1) + row bytes up to stride·height is accepted.
+    stride·(height−1) + row bytes up to stride·height is accepted. Rows are read in place:
+    nothing larger than the pixels themselves is allocated, whatever the stride claims.
     """
     row_bytes = width * bytes_per_pixel
-    stride = row_bytes if row_stride is None else row_stride
-    if not isinstance(stride, int | np.integer) or stride < row_bytes:
-        raise CaptureError(path, f"row stride {stride} is less than {row_bytes} bytes per row")
+    stride = row_bytes if row_stride is None else _count(row_stride)
+    if stride is None or stride < row_bytes:
+        raise CaptureError(
+            path, f"row stride {row_stride!r} is not an integer of at least {row_bytes} bytes"
+        )
+    length = len(buffer)
     shortest, longest = stride * (height - 1) + row_bytes, stride * height
-    if not shortest <= len(buffer) <= longest:
+    if not shortest <= length <= longest:
         expected = f"{shortest}" if shortest == longest else f"{shortest} to {longest}"
         raise CaptureError(
             path,
-            f"buffer has {len(buffer)} bytes; {width}x{height} with stride {stride} "
-            f"needs {expected}",
+            f"buffer has {length} bytes; {width}x{height} with stride {stride} needs {expected}",
         )
-    padded = np.frombuffer(buffer + bytes(longest - len(buffer)), dtype=np.uint8)
-    return np.ascontiguousarray(padded.reshape(height, stride)[:, :row_bytes])
+    flat = np.frombuffer(buffer, dtype=np.uint8, count=shortest)
+    rows = np.lib.stride_tricks.as_strided(flat, (height, row_bytes), (stride, 1), writeable=False)
+    return rows.copy()
 
 
 def pack_rows(rows: np.ndarray, row_stride: int | None) -> bytes:

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from dc2kit.android_bridge._common import check_dimensions, metric_depth_record, unpack_rows
+from dc2kit.capture.decoders import PNG_ONLY, decode_image, grey_codes
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS
-from dc2kit.capture.pair import decode_image, grey_codes
 from dc2kit.capture.record import CaptureRecord
 
 
@@ -28,7 +28,7 @@ def decode_arcore_depth(
     path: str | Path | None = None,
 ) -> np.ndarray:
     """Depth in metres (NaN where 0) from a raw little-endian uint16 millimetre buffer."""
-    check_dimensions(width, height, path, even=False)
+    width, height = check_dimensions(width, height, path, even=False)
     millimetres = unpack_rows(buffer, width, height, 2, row_stride, path).view("<u2")
     return _metres(millimetres)
 
@@ -42,7 +42,7 @@ def decode_arcore_confidence(
     path: str | Path | None = None,
 ) -> np.ndarray:
     """Confidence in [0, 1] from a raw uint8 buffer (0..255)."""
-    check_dimensions(width, height, path, even=False)
+    width, height = check_dimensions(width, height, path, even=False)
     return (unpack_rows(buffer, width, height, 1, row_stride, path) / 255.0).astype(np.float32)
 
 
@@ -77,7 +77,8 @@ def _is_png(path: str | Path) -> bool:
 
 
 def _png_codes(path: str | Path, bits: int, what: str) -> np.ndarray:
-    codes, top = grey_codes(decode_image(Path(path), path, what, MAX_DEPTH_PIXELS), path, what)
+    image = decode_image(Path(path), path, what, MAX_DEPTH_PIXELS, formats=PNG_ONLY)
+    codes, top = grey_codes(image, path, what)
     if top != (1 << bits) - 1:
         raise CaptureError(path, f"{what} PNG must be {bits}-bit, found {top.bit_length()}-bit")
     return codes

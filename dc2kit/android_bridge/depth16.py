@@ -39,7 +39,7 @@ def decode_depth16(
     `row_stride` is in bytes (Android's `Plane.getRowStride()`); None means tightly packed.
     Confidence is 0 where there is no estimate.
     """
-    check_dimensions(width, height, path, even=True)
+    width, height = check_dimensions(width, height, path, even=True)
     rows = unpack_rows(buffer, width, height, 2, row_stride, path)
     samples = rows.view("<u2").astype(np.uint16)
     range_mm = samples & RANGE_MASK

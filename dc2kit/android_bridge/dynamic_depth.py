@@ -18,16 +18,20 @@ from dc2kit.android_bridge._common import (
     RANGE_FORMATS,
     RANGE_INVERSE,
     decode_range,
+    embedded_image,
     encode_range,
     jpeg_bytes,
+    normalised_codes,
     parse_float,
     parse_range,
     png_bytes,
+    primary_rgb,
     quantise,
     range_problem,
     uses_namespace,
 )
 from dc2kit.atomic import write_atomically
+from dc2kit.capture.decoders import rgb_array
 from dc2kit.capture.errors import CaptureError, NoDepthError
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.jpeg_xmp import (
@@ -38,7 +42,6 @@ from dc2kit.capture.jpeg_xmp import (
     read_jpeg_xmp,
 )
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.pair import decode_image, grey_codes, rgb_array
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits, Intrinsics
 from dc2kit.capture.xmp import RDF_NS, namespace_values, parse_xmp
 
@@ -86,13 +89,15 @@ def parse_dynamic_depth(data: bytes, path: str | Path, jpeg: JpegXmp) -> Capture
     depth_map, imaging_model = _depth_camera(root, path)
     depth_format, near, far = parse_range(depth_map, path)
     units, accuracy = _units(depth_map, path)
-    dn = _normalised_codes(_payload(payloads, depth_map.get("DepthURI"), path), path, "depth map")
-    depth = decode_range(dn, depth_format, near, far)
-    image = rgb_array(decode_image(data[: jpeg.primary_end], path, "image", MAX_IMAGE_PIXELS))
+    depth_payload = _payload(payloads, depth_map.get("DepthURI"), path)
+    depth_image = embedded_image(depth_payload, MAX_DEPTH_PIXELS, len(data), path, "depth map")
+    depth = decode_range(normalised_codes(depth_image, path, "depth map"), depth_format, near, far)
+    image = primary_rgb(data, jpeg.primary_end, path)
     extras: dict[str, object] = {"depth_format": depth_format, "near": near, "far": far}
     if ORIGINAL_URI in payloads:
-        original = decode_image(payloads[ORIGINAL_URI], path, "original image", MAX_IMAGE_PIXELS)
-        extras["original_image"] = rgb_array(original)
+        what = "original image"
+        original = embedded_image(payloads[ORIGINAL_URI], MAX_IMAGE_PIXELS, len(data), path, what)
+        extras["original_image"] = rgb_array(original, path, what)
     return CaptureRecord(
         image=image,
         depth=depth,
@@ -101,7 +106,7 @@ def parse_dynamic_depth(data: bytes, path: str | Path, jpeg: JpegXmp) -> Capture
         accuracy=accuracy,
         source_format="dynamic_depth",
         path=Path(path),
-        confidence=_confidence(depth_map, payloads, depth.shape, path),
+        confidence=_confidence(depth_map, payloads, depth.shape, len(data), path),
         intrinsics=_intrinsics(imaging_model, path),
         extras=extras,
     )
@@ -196,22 +201,18 @@ def _units(depth_map: dict[str, str], path: str | Path) -> tuple[DepthUnits, Acc
     return UNITS[label]
 
 
-def _normalised_codes(payload: bytes, path: str | Path, what: str) -> np.ndarray:
-    """Codes of an 8- or 16-bit PNG/JPEG map scaled to [0, 1]."""
-    codes, top = grey_codes(decode_image(payload, path, what, MAX_DEPTH_PIXELS), path, what)
-    return codes / float(top)
-
-
 def _confidence(
     depth_map: dict[str, str],
     payloads: dict[str, bytes],
     shape: tuple[int, ...],
+    file_bytes: int,
     path: str | Path,
 ) -> np.ndarray | None:
     if not depth_map.get("ConfidenceURI"):
         return None
     payload = _payload(payloads, depth_map["ConfidenceURI"], path)
-    confidence = _normalised_codes(payload, path, "confidence map").astype(np.float32)
+    image = embedded_image(payload, MAX_DEPTH_PIXELS, file_bytes, path, "confidence map")
+    confidence = normalised_codes(image, path, "confidence map").astype(np.float32)
     if confidence.shape != shape:
         raise CaptureError(
             path, f"confidence map {confidence.shape} differs from depth map {shape} in size"

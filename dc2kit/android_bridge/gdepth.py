@@ -17,12 +17,19 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from dc2kit.android_bridge._common import decode_range, parse_float, parse_range
+from dc2kit.android_bridge._common import (
+    decode_range,
+    embedded_image,
+    normalised_codes,
+    parse_float,
+    parse_range,
+    primary_rgb,
+)
+from dc2kit.capture.decoders import rgb_array
 from dc2kit.capture.errors import CaptureError, NoDepthError
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.jpeg_xmp import JpegXmp, read_jpeg_xmp
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.pair import decode_image, grey_codes, rgb_array
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.capture.xmp import namespace_values, parse_xmp
 
@@ -46,18 +53,20 @@ def parse_gdepth(data: bytes, path: str | Path, jpeg: JpegXmp) -> CaptureRecord:
     if "Data" not in depth_fields:
         raise NoDepthError(path, "no GDepth:Data depth image in the XMP")
     depth_format, near, far = parse_range(depth_fields, path)
-    image = rgb_array(decode_image(data[: jpeg.primary_end], path, "image", MAX_IMAGE_PIXELS))
-    depth_codes = _decoded_base64_image(depth_fields["Data"], path, "GDepth:Data", MAX_DEPTH_PIXELS)
-    codes, top = grey_codes(depth_codes, path, "GDepth:Data")
-    depth = _stretched(decode_range(codes / float(top), depth_format, near, far), image.shape)
+    image = primary_rgb(data, jpeg.primary_end, path)
+    depth_image = _base64_image(
+        depth_fields["Data"], MAX_DEPTH_PIXELS, len(data), path, "GDepth:Data"
+    )
+    dn = normalised_codes(depth_image, path, "GDepth:Data")
+    depth = _stretched(decode_range(dn, depth_format, near, far), image.shape)
     extras: dict[str, object] = {"depth_format": depth_format, "near": near, "far": far}
     extras["focus"] = _focus(_merged(roots, GFOCUS_NS), path)
     image_fields = _merged(roots, GIMAGE_NS)
     if "Data" in image_fields:
-        original = _decoded_base64_image(
-            image_fields["Data"], path, "GImage:Data", MAX_IMAGE_PIXELS
+        original = _base64_image(
+            image_fields["Data"], MAX_IMAGE_PIXELS, len(data), path, "GImage:Data"
         )
-        extras["original_image"] = rgb_array(original)
+        extras["original_image"] = rgb_array(original, path, "GImage:Data")
     return CaptureRecord(
         image=image,
         depth=depth,
@@ -84,13 +93,16 @@ def _focus(values: dict[str, str], path: str | Path) -> dict[str, float]:
     return {key: parse_float(values, key, path) for key in FOCUS_FIELDS if key in values}
 
 
-def _decoded_base64_image(text: str, path: str | Path, field: str, max_pixels: int) -> Image.Image:
-    """An image stored as strict base64 (whitespace allowed, other stray characters refused)."""
+def _base64_image(
+    text: str, max_pixels: int, file_bytes: int, path: str | Path, field: str
+) -> Image.Image:
+    """A PNG/JPEG stored as strict base64 (whitespace allowed, other stray characters refused),
+    bounded by `max_pixels` and by the size of the whole file."""
     try:
         encoded = base64.b64decode(WHITESPACE.sub(b"", text.encode("ascii")), validate=True)
     except (binascii.Error, UnicodeEncodeError) as error:
         raise CaptureError(path, f"{field} is not valid base64 ({error})") from error
-    return decode_image(encoded, path, field, max_pixels)
+    return embedded_image(encoded, max_pixels, file_bytes, path, field)
 
 
 def _stretched(depth: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dc2kit.capture.errors import CaptureError
-from dc2kit.capture.xmp import MAX_XMP_BYTES, namespace_values, parse_xmp
+from dc2kit.capture.limits import MAX_XMP_BYTES
+from dc2kit.capture.xmp import namespace_values, parse_xmp
 
 STANDARD_XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
 EXTENDED_XMP_ID = b"http://ns.adobe.com/xmp/extension/\x00"

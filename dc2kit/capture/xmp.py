@@ -1,7 +1,8 @@
 """Safe, bounded XMP parsing shared by the iPhone and Android readers.
 
 Every XMP packet goes through defusedxml (no DTDs, no entity expansion, no external references)
-and a size bound. Values are looked up by namespace URI, whether the packet writes them as
+after bounds on its size and on its markup (elements and attributes), which is what parsing time
+grows with. Values are looked up by namespace URI, whether the packet writes them as
 attributes of `rdf:Description` or as child elements: both spellings occur in real files.
 """
 
@@ -14,8 +15,8 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from dc2kit.capture.errors import CaptureError
+from dc2kit.capture.limits import MAX_XMP_BYTES, MAX_XMP_MARKUP
 
-MAX_XMP_BYTES = 16 * 1024 * 1024
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 
 
@@ -23,6 +24,13 @@ def parse_xmp(data: bytes, path: str | Path | None) -> Element:
     """Parse one XMP packet; any malformed, oversized or entity-bearing packet is a CaptureError."""
     if len(data) > MAX_XMP_BYTES:
         raise CaptureError(path, f"XMP packet of {len(data)} bytes exceeds {MAX_XMP_BYTES}")
+    # Every element needs a '<' and every attribute a '=': counting both bounds the tree.
+    markup = data.count(b"<") + data.count(b"=")
+    if markup > MAX_XMP_MARKUP:
+        raise CaptureError(
+            path,
+            f"XMP packet has {markup} '<' and '=' (elements and attributes), over {MAX_XMP_MARKUP}",
+        )
     text = data.rstrip(b"\x00 \t\r\n")
     try:
         return SafeET.fromstring(text, forbid_dtd=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dc2kit.capture.errors import CaptureError
-from dc2kit.capture.files import one_line
+from dc2kit.capture.files import read_file_head
 from dc2kit.capture.record import CaptureRecord
 from dc2kit.ios_bridge.apple_depth_xmp import (
     AppleDepthInfo,
@@ -29,11 +29,7 @@ __all__ = [
 def read_iphone_capture(path: str | Path) -> CaptureRecord:
     """Read a HEIC or a portrait JPEG, chosen by the file's signature rather than its name."""
     path = Path(path)
-    try:
-        with path.open("rb") as stream:
-            head = stream.read(12)
-    except OSError as error:
-        raise CaptureError(path, f"cannot read file ({one_line(error)})") from error
+    head = read_file_head(path, 12)
     if head.startswith(b"\xff\xd8\xff"):
         return read_iphone_jpeg(path)
     if head[4:8] == b"ftyp":

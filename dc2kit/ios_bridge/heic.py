@@ -8,34 +8,23 @@ the two must agree when both are present.
 from __future__ import annotations
 
 import math
-import struct
 from pathlib import Path
 
 import numpy as np
 import pillow_heif
 from PIL import ExifTags, Image
 
+from dc2kit.capture.decoders import decoder_guard
 from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
-from dc2kit.capture.files import one_line, read_file_bytes
-from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
+from dc2kit.capture.files import read_file_bytes
+from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS, MAX_XMP_BYTES, check_pixels
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
-from dc2kit.capture.xmp import MAX_XMP_BYTES
 from dc2kit.ios_bridge.apple_depth_xmp import AppleDepthInfo, dequantize, parse_apple_depth_xmp
 from dc2kit.ios_bridge.heif_boxes import HeifMeta, read_brands, read_item, read_meta
 
 HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"})
 # HEVC depth representation SEI: 0 inverse-Z and 1 disparity are both larger-is-nearer.
 SEI_KINDS = {0: DepthKind.DISPARITY, 1: DepthKind.DISPARITY, 2: DepthKind.DEPTH}
-# Decoders' own failures, which must surface as CaptureError rather than escape.
-DECODER_ERRORS = (
-    OSError,
-    ValueError,
-    RuntimeError,
-    SyntaxError,
-    EOFError,
-    struct.error,
-    Image.DecompressionBombError,
-)
 RANGE_TOLERANCE = 1e-3
 
 
@@ -47,8 +36,8 @@ def read_iphone_heic(path: str | Path) -> CaptureRecord:
         raise CaptureError(path, "not a HEIF image (no HEIF brand in 'ftyp')")
     meta = read_meta(data, path)
     depth_id = _depth_item_id(meta, path)
-    _check_pixels(meta, meta.primary_id, MAX_IMAGE_PIXELS, "primary image", path)
-    _check_pixels(meta, depth_id, MAX_DEPTH_PIXELS, "depth image", path)
+    _check_pixels(meta, meta.primary_id, MAX_IMAGE_PIXELS, "primary image", len(data), path)
+    _check_pixels(meta, depth_id, MAX_DEPTH_PIXELS, "depth image", len(data), path)
     xmp_id = meta.xmp_item_for(depth_id)
     info = None
     if xmp_id is not None:
@@ -93,14 +82,12 @@ def lens_from_exif(exif: bytes | None, path: Path) -> tuple[float | None, float 
     """(FocalLength mm, FNumber) from raw EXIF bytes; absent or unusable values are None."""
     if not exif:
         return None, None
-    try:
+    with decoder_guard(path, "EXIF"):
         parsed = Image.Exif()
         parsed.load(exif)
         exif_ifd = parsed.get_ifd(ExifTags.IFD.Exif)
         values = [exif_ifd.get(tag) for tag in (ExifTags.Base.FocalLength, ExifTags.Base.FNumber)]
         numbers = [None if value is None else float(value) for value in values]
-    except (*DECODER_ERRORS, TypeError, KeyError, IndexError, ZeroDivisionError) as error:
-        raise CaptureError(path, f"unreadable EXIF ({one_line(error)})") from error
     focal, f_number = (n if n is not None and math.isfinite(n) and n > 0 else None for n in numbers)
     return focal, f_number
 
@@ -136,18 +123,19 @@ def _depth_item_id(meta: HeifMeta, path: Path) -> int:
     return depth_ids[0]
 
 
-def _check_pixels(meta: HeifMeta, item_id: int | None, limit: int, what: str, path: Path) -> None:
-    """Refuse an item before decoding when its `ispe` size is missing or over `limit` pixels."""
+def _check_pixels(
+    meta: HeifMeta, item_id: int | None, limit: int, what: str, file_bytes: int, path: Path
+) -> None:
+    """Refuse an item before decoding when its `ispe` size is missing or over its bounds."""
     if item_id not in meta.sizes:
         raise CaptureError(path, f"HEIF {what} has no 'ispe' size")
     width, height = meta.sizes[item_id]
-    if width * height > limit:
-        raise CaptureError(path, f"HEIF {what} of {width}x{height} exceeds {limit} pixels")
+    check_pixels(width, height, limit, file_bytes, f"HEIF {what}", path)
 
 
 def _decode(data: bytes, path: Path) -> tuple[np.ndarray, dict, np.ndarray, bytes | None]:
     """With pillow-heif: the stored depth samples, their SEI, the RGB photo and its EXIF bytes."""
-    try:
+    with decoder_guard(path, "HEIF image"):
         heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
         if len(heif) == 0:
             raise CaptureError(path, "libheif found no decodable image in this HEIF")
@@ -158,8 +146,6 @@ def _decode(data: bytes, path: Path) -> tuple[np.ndarray, dict, np.ndarray, byte
         sei = depth_images[0].info.get("metadata") or {}
         image = np.asarray(heif.to_pillow().convert("RGB"))
         return stored, sei, image, heif.info.get("exif")
-    except DECODER_ERRORS as error:
-        raise CaptureError(path, f"HEIF decoding failed ({one_line(error)})") from error
 
 
 def _depth_values(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
+from dc2kit.capture.limits import MAX_HEIF_EXTENTS, MAX_HEIF_ITEMS
 
 DEPTH_AUX_TYPES = frozenset(
     {
@@ -22,8 +23,6 @@ DEPTH_AUX_TYPES = frozenset(
     }
 )
 XMP_CONTENT_TYPE = "application/rdf+xml"
-MAX_ITEMS = 65_536
-MAX_EXTENTS = 1 << 20
 _INT_FORMATS = {1: ">B", 2: ">H", 4: ">I", 8: ">Q"}
 
 
@@ -225,8 +224,8 @@ def _parse_iinf(data: bytes, box: Box, path: Path | None) -> dict[int, ItemInfo]
     cursor = _Cursor(data, box, path)
     version, _ = cursor.full_box_header()
     count = cursor.uint(2 if version == 0 else 4)
-    if count > MAX_ITEMS:
-        raise CaptureError(path, f"HEIF declares {count} items (limit {MAX_ITEMS})")
+    if count > MAX_HEIF_ITEMS:
+        raise CaptureError(path, f"HEIF declares {count} items (limit {MAX_HEIF_ITEMS})")
     items: dict[int, ItemInfo] = {}
     for entry in iter_boxes(data, cursor.pos, box.end, path):
         if entry.kind == "infe":
@@ -297,8 +296,8 @@ def _parse_ipma(data: bytes, box: Box, path: Path | None) -> Iterator[tuple[int,
     cursor = _Cursor(data, box, path)
     version, flags = cursor.full_box_header()
     count = cursor.uint(4)
-    if count > MAX_ITEMS:
-        raise CaptureError(path, f"HEIF 'ipma' lists {count} items (limit {MAX_ITEMS})")
+    if count > MAX_HEIF_ITEMS:
+        raise CaptureError(path, f"HEIF 'ipma' lists {count} items (limit {MAX_HEIF_ITEMS})")
     wide_index = flags & 1
     for _ in range(count):
         item_id = cursor.uint(2 if version < 1 else 4)
@@ -320,8 +319,8 @@ def _parse_iloc(data: bytes, box: Box, path: Path | None) -> dict[int, ItemLocat
     sizes = cursor.uint(1)
     base_offset_size, index_size = sizes >> 4, (sizes & 0xF if version > 0 else 0)
     count = cursor.uint(2 if version < 2 else 4)
-    if count > MAX_ITEMS:
-        raise CaptureError(path, f"HEIF 'iloc' lists {count} items (limit {MAX_ITEMS})")
+    if count > MAX_HEIF_ITEMS:
+        raise CaptureError(path, f"HEIF 'iloc' lists {count} items (limit {MAX_HEIF_ITEMS})")
     locations: dict[int, ItemLocation] = {}
     extents_seen = 0
     for _ in range(count):
@@ -331,8 +330,8 @@ def _parse_iloc(data: bytes, box: Box, path: Path | None) -> dict[int, ItemLocat
         base_offset = cursor.uint(base_offset_size)
         extent_count = cursor.uint(2)
         extents_seen += extent_count
-        if extents_seen > MAX_EXTENTS:
-            raise CaptureError(path, f"HEIF 'iloc' lists more than {MAX_EXTENTS} extents")
+        if extents_seen > MAX_HEIF_EXTENTS:
+            raise CaptureError(path, f"HEIF 'iloc' lists more than {MAX_HEIF_EXTENTS} extents")
         extents = []
         for _ in range(extent_count):
             cursor.uint(index_size)

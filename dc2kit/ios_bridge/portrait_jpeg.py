@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,10 @@ import numpy as np
 from PIL import ExifTags, Image
 
 from dc2kit.atomic import write_atomically
+from dc2kit.capture.decoders import JPEG_ONLY, decoder_guard
 from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
-from dc2kit.capture.files import one_line, read_file_bytes
-from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
+from dc2kit.capture.files import read_file_bytes
+from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS, MAX_MPF_FRAMES, check_pixels
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, Intrinsics
 from dc2kit.ios_bridge.apple_depth_xmp import (
     AppleDepthInfo,
@@ -29,10 +29,7 @@ from dc2kit.ios_bridge.apple_depth_xmp import (
     dequantize,
     parse_apple_depth_xmp,
 )
-from dc2kit.ios_bridge.heic import (
-    DECODER_ERRORS,
-    apple_record,
-)
+from dc2kit.ios_bridge.heic import apple_record
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 MPF_HEADER = b"MPF\x00"
@@ -40,7 +37,6 @@ SOF_LOSSLESS = 0xC3
 SOF_DECODABLE = frozenset({0xC0, 0xC1, 0xC2})  # baseline, extended, progressive (8-bit DCT)
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG, DAC are not SOFs
 STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
-MAX_FRAMES = 64
 MAX_MP_INDEX_TAGS = 64
 MP_PRIMARY_ATTRIBUTE = 0x20030000  # representative image, baseline MP primary image
 QUANTIZED_MAX = 255
@@ -236,7 +232,7 @@ def _mp_entries(mpf: bytes, mpf_offset: int, path: Path) -> list[tuple[int, int]
             tags[tag] = (length, value)
         number = tags[0xB001][1]
         length, entries_offset = tags[0xB002]
-        if number > MAX_FRAMES or length != 16 * number or number < 1:
+        if number > MAX_MPF_FRAMES or length != 16 * number or number < 1:
             raise CaptureError(path, f"MPF index lists {number} frames in {length} bytes")
         entries = [
             struct.unpack_from(order + "IIIHH", tiff, entries_offset + 16 * index)
@@ -276,23 +272,15 @@ def _depth_frame(frames: list[JpegFrame], path: Path) -> tuple[JpegFrame, AppleD
 
 
 def _decode_frame(data: bytes, frame: JpegFrame, mode: str, limit: int, path: Path) -> np.ndarray:
-    """Decode one frame with Pillow after checking its size against `limit` pixels."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # own limit below
-            with Image.open(io.BytesIO(data[frame.start : frame.end]), formats=["JPEG"]) as image:
-                width, height = image.size
-                if width * height > limit:
-                    raise CaptureError(
-                        path, f"JPEG frame of {width}x{height} exceeds {limit} pixels"
-                    )
-                if mode == "L" and image.mode != "L":
-                    raise UnsupportedCaptureError(path, f"depth frame has mode {image.mode}, not L")
-                return np.asarray(image.convert(mode))
-    except DECODER_ERRORS as error:
-        raise CaptureError(
-            path, f"JPEG frame at byte {frame.start} cannot be decoded ({one_line(error)})"
-        ) from error
+    """Decode one frame with Pillow after checking its size against its pixel bounds."""
+    what = f"JPEG frame at byte {frame.start}"
+    with decoder_guard(path, what):
+        frame_bytes = io.BytesIO(data[frame.start : frame.end])
+        with Image.open(frame_bytes, formats=list(JPEG_ONLY)) as image:
+            check_pixels(*image.size, limit, len(data), what, path)
+            if mode == "L" and image.mode != "L":
+                raise UnsupportedCaptureError(path, f"depth frame has mode {image.mode}, not L")
+            return np.asarray(image.convert(mode))
 
 
 def _lens_exif(focal_length_mm: float | None, f_number: float | None) -> Image.Exif:

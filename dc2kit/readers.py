@@ -2,7 +2,8 @@
 
 HEIF files go to the iPhone reader; JPEGs carrying Dynamic Depth or GDepth XMP to the Android
 reader, other JPEGs to the iPhone portrait (MPF) reader; an image with a separate depth file to
-the generic pair reader.
+the generic pair reader. This dispatch sits above `capture/` and both bridges, which import
+`capture/` but never this module, so imports point one way.
 """
 
 from __future__ import annotations
@@ -12,19 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from dc2kit.android_bridge import read_android_capture
-from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
-from dc2kit.capture.files import one_line
+from dc2kit.capture.errors import NoDepthError, UnsupportedCaptureError
+from dc2kit.capture.files import read_file_head
 from dc2kit.capture.pair import load_rgb, read_pair
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.ios_bridge import read_iphone_heic, read_iphone_jpeg
-
-
-def _signature(path: Path) -> bytes:
-    try:
-        with path.open("rb") as stream:
-            return stream.read(12)
-    except OSError as error:
-        raise CaptureError(path, f"cannot read file ({one_line(error)})") from error
 
 
 def open_capture(
@@ -39,7 +32,7 @@ def open_capture(
     path = Path(path)
     if depth is not None:
         return read_pair(path, depth, kind=kind, units=units, accuracy=accuracy)
-    head = _signature(path)
+    head = read_file_head(path, 12)
     if head[4:8] == b"ftyp":
         return read_iphone_heic(path)
     if not head.startswith(b"\xff\xd8\xff"):
