@@ -98,6 +98,28 @@ def test_crop_mask_is_the_crop_of_the_full_frame_mask():
     )
 
 
+def test_a_radial_input_gives_each_sample_the_mask_of_its_own_crop():
+    """One network serves every crop: a forward-time mask equals a network built for the crop."""
+    torch.manual_seed(1)
+    crop = preset_config("mobile", 16, 24, full_height=48, full_width=64, crop_top=8, crop_left=32)
+    cropped = DC2Net(crop).eval()
+    generic = DC2Net(preset_config("mobile", 16, 24)).eval()
+    generic.load_state_dict(cropped.state_dict())
+    generator = torch.Generator().manual_seed(3)
+    images = [torch.rand(2, 3, 16, 24, generator=generator) * 2 - 1 for _ in range(2)]
+    maps = [torch.rand(2, 1, 16, 24, generator=generator) * 5 for _ in range(2)]
+    radial = torch.stack([radial_mask(48, 64, (8, 32, 16, 24)), radial_mask(48, 64)[:16, :24]])
+    with torch.no_grad():
+        given = generic(*images, *maps, radial=radial.unsqueeze(1)).image
+        baked = cropped(*images, *maps).image
+        default = generic(*images, *maps).image
+    torch.testing.assert_close(given[0], baked[0], atol=1e-6, rtol=0)
+    assert not torch.allclose(given[1], baked[1], atol=1e-4)  # another place, another mask
+    assert not torch.allclose(default[0], baked[0], atol=1e-4)  # the constant is the full frame's
+    with pytest.raises(InputShapeError, match="radial"):
+        generic(*images, *maps, radial=radial[:, :, :8])
+
+
 def test_presets_differ_only_in_widths_and_kernel():
     paper, mobile = preset_config("paper", 64, 64), preset_config("mobile", 64, 64)
     assert (paper.refiner_width_mult, paper.kernel_size, paper.fusion_width_mult) == (1.0, 7, 1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -187,26 +188,46 @@ class DC2Net(nn.Module):
         """The radial mask at 1/`factor` resolution, shape (1, 1, h, w)."""
         return self.get_buffer(f"radial_{factor}")
 
-    def _check_shapes(self, w: Tensor, uw: Tensor, defocus_w: Tensor, defocus_t: Tensor) -> None:
+    def _check_shapes(self, **tensors: Tensor) -> None:
         h, wd = self.config.height, self.config.width
-        for name, tensor, channels in (
-            ("w", w, 3),
-            ("uw", uw, 3),
-            ("defocus_w", defocus_w, 1),
-            ("defocus_t", defocus_t, 1),
-        ):
+        for name, tensor in tensors.items():
+            channels = 3 if name in ("w", "uw") else 1
             if tensor.dim() != 4 or tuple(tensor.shape[1:]) != (channels, h, wd):
                 raise InputShapeError(
                     f"{name} has shape {tuple(tensor.shape)}, expected (N, {channels}, {h}, {wd})"
                 )
 
-    def forward(self, w: Tensor, uw: Tensor, defocus_w: Tensor, defocus_t: Tensor) -> DC2Output:
-        self._check_shapes(w, uw, defocus_w, defocus_t)
-        # Constants repeated over the batch by `expand_as`: no shape is read into the graph.
-        radial = tuple(
-            self.radial(f).expand_as(level)
-            for f, level in zip(SCALE_FACTORS, _pyramid(defocus_t), strict=True)
-        )
+    def forward(
+        self,
+        w: Tensor,
+        uw: Tensor,
+        defocus_w: Tensor,
+        defocus_t: Tensor,
+        radial: Tensor | None = None,
+    ) -> DC2Output:
+        """`radial` (N, 1, H, W): the radial mask of each sample's place in its full frame
+        (training crops, tiles); without it the constant mask of the configured crop is used,
+        which exports fold into the graph."""
+        self._check_shapes(w=w, uw=uw, defocus_w=defocus_w, defocus_t=defocus_t)
+        if radial is None:
+            # Constants repeated over the batch by `expand_as`: no shape is read into the graph.
+            radials = tuple(
+                self.radial(f).expand_as(level)
+                for f, level in zip(SCALE_FACTORS, _pyramid(defocus_t), strict=True)
+            )
+        else:
+            self._check_shapes(radial=radial)
+            radials = _pyramid(radial)
+        return self._render(w, uw, defocus_w, defocus_t, radials)
+
+    def _render(
+        self,
+        w: Tensor,
+        uw: Tensor,
+        defocus_w: Tensor,
+        defocus_t: Tensor,
+        radial: tuple[Tensor, ...],
+    ) -> DC2Output:
         needs_target_pyramid = self.config.branch_conditioning or self.config.fusion_sees_defocus
         target = defocus_pyramid(defocus_t) if needs_target_pyramid else ()
         branch = (
@@ -237,23 +258,39 @@ class DC2Net(nn.Module):
         )
 
 
-def save_dc2(model: DC2Net, path: str | Path) -> None:
-    """Write weights and config to a safetensors file atomically (temp file, then rename)."""
+TRAINING_PREFIX = "train."  # tensors of a training state (optimizer), never model weights
+
+
+def save_dc2(
+    model: DC2Net,
+    path: str | Path,
+    metadata: Mapping[str, str] | None = None,
+    training_tensors: Mapping[str, Tensor] | None = None,
+) -> None:
+    """Write weights and config (plus extra metadata and, for a resumable training checkpoint,
+    `train.`-prefixed tensors) to a safetensors file atomically, with umask-based permissions."""
     path = Path(path)
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
-    metadata = {"format": CHECKPOINT_FORMAT, "config": model.config.to_json()}
+    for name, tensor in (training_tensors or {}).items():
+        if not name.startswith(TRAINING_PREFIX):
+            raise CheckpointError(f"training tensor {name!r} must start with {TRAINING_PREFIX!r}")
+        tensors[name] = tensor.detach().contiguous().cpu()
+    header = {**(metadata or {}), "format": CHECKPOINT_FORMAT, "config": model.config.to_json()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        save_file(tensors, tmp, metadata=header)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def read_dc2_config(path: str | Path) -> DC2Config:
-    """The config stored in a dc2kit checkpoint, without loading its weights."""
+def read_dc2_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of a dc2kit checkpoint (format, config, and e.g. training facts)."""
     from safetensors import safe_open
 
     try:
@@ -263,7 +300,15 @@ def read_dc2_config(path: str | Path) -> DC2Config:
         raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
     if metadata.get("format") != CHECKPOINT_FORMAT or "config" not in metadata:
         raise CheckpointError(f"{path}: not a dc2kit DC2Net checkpoint (no config metadata)")
-    return DC2Config.from_json(metadata["config"])
+    return dict(metadata)
+
+
+def read_dc2_config(path: str | Path) -> DC2Config:
+    """The config stored in a dc2kit checkpoint, without loading its weights."""
+    try:
+        return DC2Config.from_json(read_dc2_metadata(path)["config"])
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path}: checkpoint config is not valid ({error})") from error
 
 
 def load_dc2(
@@ -281,5 +326,6 @@ def load_dc2(
         state = load_file(str(path))
     except (OSError, SafetensorError) as error:
         raise CheckpointError(f"{path}: cannot read tensors ({error})") from error
-    strict_load(model, state, str(path))
+    weights = {k: v for k, v in state.items() if not k.startswith(TRAINING_PREFIX)}
+    strict_load(model, weights, str(path))
     return model.eval()

@@ -1,0 +1,1 @@
+"""Synthetic dual-camera data, training and evaluation of DC2Net."""

@@ -1,0 +1,7 @@
+"""Errors of training and evaluation: bad options, unusable checkpoints, diverged losses."""
+
+from __future__ import annotations
+
+
+class TrainError(RuntimeError):
+    """A training or evaluation request that cannot be carried out (one line, names the file)."""
