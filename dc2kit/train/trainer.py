@@ -242,7 +242,7 @@ class Trainer:
             loss = multiscale_loss(self.model(*inputs), target)
             if not torch.isfinite(loss):
                 kept = f"; the last good checkpoint {self.out} is kept" if self.out.exists() else ""
-                raise TrainError(f"the training loss became {float(loss)} at step {step}{kept}")
+                raise TrainError(f"the training loss became {loss.item()} at step {step}{kept}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
