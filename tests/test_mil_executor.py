@@ -11,10 +11,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 from coremltools.converters.mil import Builder as mb
+from coremltools.converters.mil.mil import types
 from torch import nn
 
-from dc2kit.convert.errors import ExportError, Fp16OverflowError, UnsupportedOpError
+from dc2kit.convert.errors import (
+    ExportError,
+    Fp16OverflowError,
+    InvalidProgramError,
+    UnsupportedOpError,
+)
 from dc2kit.convert.mil_executor import SUPPORTED_OPS, execute, load_program
+from dc2kit.convert.mil_ops import KERNELS
 from dc2kit.convert.wrap import ExportWrapper
 from dc2kit.model import DC2Net, preset_config
 from dc2kit.model.kernel_predict import IMPLEMENTATIONS, KernelPredict
@@ -349,6 +356,12 @@ def _layout_cases() -> list[Case]:
             lambda x: mb.squeeze(x=x, axes=[1]),
             lambda x: x[:, 0],
         ),
+        Case(  # MIL ignores named axes whose size is not 1 (numpy would raise)
+            "squeeze-ignores-non-1-axes",
+            ((2, 1, 3, 1),),
+            lambda x: mb.squeeze(x=x, axes=[0, 1, 2]),
+            lambda x: x[:, 0],
+        ),
         *(
             Case(
                 f"pad-{mode}",
@@ -554,6 +567,74 @@ def test_unimplemented_variant_is_named():
         lambda x: mb.conv_transpose(x=x, weight=weight, pad_type="same", name="up"), (1, 2, 4, 4)
     )
     with pytest.raises(UnsupportedOpError, match=r"'up'.*same"):
+        execute(program, _inputs_for(program))
+
+
+def test_integer_division_and_mean_stay_int32_rounding_toward_zero():
+    def body(x, y):
+        return mb.real_div(x=x, y=y, name="quotient"), mb.reduce_mean(x=x, axes=[1], name="mean")
+
+    specs = [mb.TensorSpec(shape=(2, 3), dtype=types.int32) for _ in range(2)]
+    program = mb.program(input_specs=specs, opset_version=IOS16)(body)
+    x = np.array([[7, -7, -9], [1, 2, 2]], np.int32)
+    y = np.array([[2, 2, 4], [3, -1, 3]], np.int32)
+    outputs = execute(program, {"x": x, "y": y}).outputs
+    assert outputs["quotient"].dtype == outputs["mean"].dtype == np.int32
+    np.testing.assert_array_equal(outputs["quotient"], [[3, -3, -2], [0, -2, 0]])
+    np.testing.assert_array_equal(outputs["mean"], [-3, 1])  # -9/3 and 5/3
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        (
+            lambda x: mb.upsample_nearest_neighbor(x=x, scale_factor_height=1.5, name="up"),
+            UnsupportedOpError,
+            r"'up'.*non-integer 1.5",
+        ),
+        (
+            lambda x: mb.upsample_bilinear(
+                x=x, scale_factor_height=2.0, align_corners=True, half_pixel_centers=True, name="up"
+            ),
+            InvalidProgramError,
+            r"'up'.*cannot both be set",
+        ),
+        (
+            lambda x: mb.pad(x=x, pad=[0, 0, 4, 0], mode="reflect", name="wide"),
+            InvalidProgramError,
+            r"'wide'.*reflect padding of 4 on a dimension of 4",
+        ),
+        (
+            lambda x: mb.pad(x=x, pad=[5, 0, 0, 0], mode="replicate", name="tall"),
+            InvalidProgramError,
+            r"'tall'.*replicate padding of 5 on a dimension of 3",
+        ),
+    ],
+    ids=[
+        "nearest-fractional",
+        "bilinear-both-conventions",
+        "reflect-too-wide",
+        "replicate-too-tall",
+    ],
+)
+def test_variants_outside_the_definition_are_refused(body, error, message):
+    program = _program(body, (1, 2, 3, 4))
+    with pytest.raises(error, match=message):
+        execute(program, _inputs_for(program))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (lambda args: args["x"].astype(np.float64), r"'r'.*float64.*declares fp32"),
+        (lambda args: args["x"][:, :1], r"'r'.*shape \(2, 1\).*declares \(2, 3\)"),
+    ],
+    ids=["dtype", "shape"],
+)
+def test_every_result_is_checked_against_its_declaration(monkeypatch, wrong, message):
+    monkeypatch.setitem(KERNELS, "relu", wrong)  # a kernel bug, as a user's op variant could hit
+    program = _program(lambda x: mb.relu(x=x, name="r"), (2, 3))
+    with pytest.raises(InvalidProgramError, match=message):
         execute(program, _inputs_for(program))
 
 

@@ -13,6 +13,10 @@ class UnsupportedOpError(ExportError):
     """A Core ML program op type the Linux executor does not implement (named in the message)."""
 
 
+class InvalidProgramError(ExportError):
+    """A Core ML program outside its ops' definitions, or an op result of the wrong shape/dtype."""
+
+
 class Fp16OverflowError(ExportError):
     """An activation exceeds the float16 range, so an fp16 program would produce inf/NaN."""
 

@@ -15,6 +15,10 @@ each op in float32 and rounds its result to float16, as an fp16 program (and the
 whatever the declared type) stores activations; a result beyond ±65504, inf or NaN raises
 `Fp16OverflowError` naming the op. Inputs declared fp16 are rounded to fp16 in both modes.
 
+Every op's result is checked against the shape and dtype the program declares for it, and a
+kernel failing on its arguments (a damaged or hand-made program) raises `InvalidProgramError`
+naming the op, so a wrong result never flows on silently.
+
 Image inputs: for an ML program, coremltools writes an `ImageType`'s scale and bias into the
 program as ops (`<input>__scaled__`, `<input>__biased__`), and a GRAYSCALE_FLOAT16 input is a
 plain fp16 tensor. So pass pixels as (N, C, H, W) floats in 0-255 (fp16 values for
@@ -34,8 +38,14 @@ import numpy as np
 from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
 from coremltools.converters.mil.mil import Function, Operation, Program, Var, types
 
-from dc2kit.convert.errors import ExportError, Fp16OverflowError, UnsupportedOpError, first_line
-from dc2kit.convert.mil_ops import KERNELS
+from dc2kit.convert.errors import (
+    ExportError,
+    Fp16OverflowError,
+    InvalidProgramError,
+    UnsupportedOpError,
+    first_line,
+)
+from dc2kit.convert.mil_ops import KERNELS, NUMPY_DTYPES
 
 SUPPORTED_OPS: frozenset[str] = frozenset({"const", *KERNELS})
 FP16_MAX = float(np.finfo(np.float16).max)
@@ -90,7 +100,7 @@ def execute(
     max_abs_per_op_type: dict[str, float] = {}
     counts: Counter[str] = Counter()
     for op in function.operations:
-        value = _evaluate(op, values)
+        value = _checked(op, _evaluate(op, values))
         counts[op.op_type] += 1
         if _is_float(value):
             peak = _max_abs(value)
@@ -139,7 +149,10 @@ def _as_declared_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
 
 def _evaluate(op: Operation, values: Mapping[str, Any]) -> Any:
     if op.op_type == "const":
-        return _as_value(op.outputs[0].val)
+        value = op.outputs[0].val
+        return (
+            value if isinstance(value, str) else _as_declared_dtype(np.asarray(value), _dtype(op))
+        )
     kernel = KERNELS.get(op.op_type)
     if kernel is None:
         raise UnsupportedOpError(
@@ -153,20 +166,40 @@ def _evaluate(op: Operation, values: Mapping[str, Any]) -> Any:
         raise UnsupportedOpError(
             f"op {op.name!r} ({op.op_type}): {error} is not implemented by the MIL executor"
         ) from error
+    except (ValueError, IndexError, TypeError, ArithmeticError) as error:
+        raise InvalidProgramError(
+            f"op {op.name!r} ({op.op_type}) fails on its arguments: {first_line(error)}"
+        ) from error
+
+
+def _dtype(op: Operation) -> str:
+    return types.builtin_to_string(op.outputs[0].dtype)
+
+
+def _checked(op: Operation, value: Any) -> Any:
+    """`value` if it has the shape and dtype the program declares for the op's output."""
+    if isinstance(value, str):
+        return value
+    value = np.asarray(value)
+    declared = _dtype(op)
+    expected = NUMPY_DTYPES.get(declared)
+    if expected is not None and value.dtype != np.dtype(expected):
+        raise InvalidProgramError(
+            f"op {op.name!r} ({op.op_type}) gave {value.dtype} values where the program "
+            f"declares {declared}"
+        )
+    if not _shape_matches(op.outputs[0], value.shape):
+        raise InvalidProgramError(
+            f"op {op.name!r} ({op.op_type}) gave shape {value.shape} where the program "
+            f"declares {tuple(op.outputs[0].shape)}"
+        )
+    return value
 
 
 def _resolve(var: Var | tuple[Var, ...], values: Mapping[str, Any]) -> Any:
     if isinstance(var, (list, tuple)):
         return [values[v.name] for v in var]
     return values[var.name]
-
-
-def _as_value(value: Any) -> Any:
-    """Const payloads as arrays, floats as float32 (fp16 weights convert exactly); str as is."""
-    if isinstance(value, str):
-        return value
-    array = np.asarray(value)
-    return array.astype(np.float32) if np.issubdtype(array.dtype, np.floating) else array
 
 
 def _is_float(value: Any) -> bool:
