@@ -7,6 +7,9 @@ import contextlib
 import io
 import re
 import struct
+import tracemalloc
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -131,13 +134,17 @@ def test_real_lens_blur_truncated_anywhere_is_a_capture_error(tmp_path):
             read_android_capture(target)
 
 
-def gdepth_file(path: Path, depth_data: str, image_data: str | None = None) -> Path:
-    """A minimal Lens Blur style JPEG with the given base64 fields in its extended XMP."""
+def gdepth_file(
+    path: Path, depth_data: str, image_data: str | None = None, extra_xmp: str = ""
+) -> Path:
+    """A minimal Lens Blur style JPEG with the given base64 fields (and any further elements)
+    in its extended XMP."""
     fields = f'GDepth:Data="{depth_data}"' + (f' GImage:Data="{image_data}"' if image_data else "")
     extended = (
         f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}"><rdf:Description '
         'xmlns:GDepth="http://ns.google.com/photos/1.0/depthmap/" '
-        f'xmlns:GImage="http://ns.google.com/photos/1.0/image/" {fields}/></rdf:RDF></x:xmpmeta>'
+        f'xmlns:GImage="http://ns.google.com/photos/1.0/image/" {fields}>{extra_xmp}'
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
     ).encode()
     standard = (
         f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}"><rdf:Description '
@@ -182,6 +189,82 @@ def test_gdepth_garbage_payloads_are_capture_errors(tmp_path, depth_data, image_
     path = gdepth_file(tmp_path / "bad.jpg", depth_data, image_data)
     with pytest.raises(CaptureError, match=r"bad\.jpg"):
         read_android_capture(path)
+
+
+def encoded(pixels: np.ndarray, image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Pillow deprecates writing IM
+        Image.fromarray(pixels).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def zero_png(width: int, height: int) -> bytes:
+    """A valid all-zero 8-bit grey PNG, compressed in slices: ~100 KB for 10000×10000."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + payload))
+        return struct.pack(">I", len(payload)) + kind + payload + crc
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter type 0, then the pixels
+    rows_per_slice = 100
+    slices = [compressor.compress(row * rows_per_slice) for _ in range(height // rows_per_slice)]
+    pixels = b"".join(slices) + compressor.compress(row * (height % rows_per_slice))
+    pixels += compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_gdepth_hiding_a_10000_square_png_is_refused_before_decoding(tmp_path):
+    bomb = zero_png(10000, 10000)
+    assert len(bomb) < 150_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(bomb))  # a genuine 10⁸-pixel PNG
+    with image:
+        assert (image.size, image.mode) == ((10000, 10000), "L")
+    depth = png_base64(np.zeros((20, 30), np.uint8))
+    path = gdepth_file(tmp_path / "bomb.jpg", depth, base64.b64encode(bomb).decode())
+    size = path.stat().st_size
+    with pytest.raises(
+        CaptureError,
+        match=rf"bomb\.jpg: GImage:Data of 10000x10000 exceeds {64 * size} pixels, "
+        rf"the bound for a {size}-byte file",
+    ):
+        read_android_capture(path)
+    path = gdepth_file(tmp_path / "bomb.jpg", base64.b64encode(bomb).decode())
+    with pytest.raises(CaptureError, match=r"GDepth:Data of 10000x10000 exceeds 16000000 pixels"):
+        read_android_capture(path)
+
+
+@pytest.mark.parametrize("image_format", ["TIFF", "AVIF", "IM", "PCX", "GIF", "BMP", "WEBP"])
+def test_gdepth_depth_in_other_formats_is_refused(tmp_path, image_format):
+    depth = base64.b64encode(encoded(np.zeros((20, 30), np.uint8), image_format)).decode()
+    path = gdepth_file(tmp_path / "other.jpg", depth)
+    with pytest.raises(
+        CaptureError, match=r"other\.jpg: cannot decode GDepth:Data: not a readable PNG or JPEG"
+    ):
+        read_android_capture(path)
+
+
+def test_xmp_with_too_many_elements_or_attributes_is_refused(tmp_path):
+    depth = png_base64(np.zeros((20, 30), np.uint8))
+
+    def bag(count: int) -> str:
+        return "<rdf:Bag>" + "<rdf:li/>" * count + "</rdf:Bag>"
+
+    path = gdepth_file(tmp_path / "many.jpg", depth, extra_xmp=bag(60_000))
+    with pytest.raises(CaptureError, match=r"many\.jpg: XMP packet has 600\d\d .*over 50000"):
+        read_android_capture(path)
+    attributes = "<rdf:li " + " ".join(f'GDepth:k{i}="1"' for i in range(60_000)) + "/>"
+    path = gdepth_file(tmp_path / "many.jpg", depth, extra_xmp=attributes)
+    with pytest.raises(CaptureError, match=r"many\.jpg: XMP packet has 600\d\d .*over 50000"):
+        read_android_capture(path)
+    record = read_android_capture(gdepth_file(tmp_path / "few.jpg", depth, extra_xmp=bag(40_000)))
+    assert record.depth.shape == (20, 30)
 
 
 # --- Dynamic Depth ---------------------------------------------------------------------------
@@ -287,6 +370,32 @@ def test_item_length_past_end_of_file(tmp_path):
     rewrite_xmp(path, lambda text: re.sub(r'Item:Length="(\d+)"', r'Item:Length="9\1"', text))
     with pytest.raises(CaptureError, match=r"long\.jpg.*past the end"):
         read_dynamic_depth(path)
+
+
+def with_depth_item(path: Path, payload: bytes) -> Path:
+    """A Dynamic Depth file (depth item only) whose depth item is replaced by `payload`."""
+    data = path.read_bytes()
+    xmp = read_jpeg_xmp(data, path)
+    old = f'Item:Length="{len(data) - xmp.primary_end}"'
+    text = xmp.standard.decode()
+    assert text.count(old) == 1
+    text = text.replace(old, f'Item:Length="{len(payload)}"')
+    path.write_bytes(insert_xmp(data[: xmp.primary_end], text.encode()) + payload)
+    return path
+
+
+@pytest.mark.parametrize("image_format", ["TIFF", "AVIF", "IM", "PCX", "GIF", "BMP", "WEBP"])
+def test_dynamic_depth_items_in_other_formats_are_refused(tmp_path, image_format):
+    codes = np.arange(24 * 32, dtype=np.uint32).reshape(24, 32).astype(np.uint8)
+    path = tmp_path / "item.jpg"
+    write_dynamic_depth(path, IMAGE, DEPTH, format="RangeLinear", near=1.0, far=2.0)
+    with_depth_item(path, encoded(codes, "PNG"))  # the control: a PNG item is read back
+    np.testing.assert_allclose(read_android_capture(path).depth, 1 + codes / 255, rtol=1e-6)
+    with_depth_item(path, encoded(codes, image_format))
+    with pytest.raises(
+        CaptureError, match=r"item\.jpg: cannot decode depth map: not a readable PNG or JPEG"
+    ):
+        read_android_capture(path)
 
 
 @pytest.mark.parametrize(
@@ -495,6 +604,45 @@ def test_depth16_bad_buffers(tmp_path, width, height, length, stride, message):
     path.write_bytes(bytes(length))
     with pytest.raises(CaptureError, match=rf"bad\.raw: .*{message}"):
         read_depth16(path, smooth_image(4, 6), width=width, height=height, row_stride=stride)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "stride", "message"),
+    [
+        (np.int64(2**32), np.int64(2**32), None, "exceeds"),  # 2**64 wraps to 0 in int64
+        (np.uint64(2**63), np.uint64(2), None, "exceeds"),
+        (True, 2, None, "positive integers"),
+        (4.0, 2, None, "positive integers"),
+        (np.int32(-2), 2, None, "positive integers"),
+        (16, 2, 2**31, "buffer has 64 bytes"),  # two rows need stride + 32 bytes
+        (16, 2, np.int64(2**62), "buffer has 64 bytes"),
+        (16, 2, np.int64(-1), "row stride"),
+        (16, 2, 32.0, "row stride"),
+    ],
+)
+def test_depth16_api_sizes_are_checked_before_any_allocation(width, height, stride, message):
+    tracemalloc.start()
+    try:
+        with pytest.raises(CaptureError, match=message):
+            decode_depth16(bytes(64), width, height, stride)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_arcore_single_row_with_a_huge_stride_reads_only_its_bytes():
+    millimetres = np.arange(1, 33, dtype="<u2")
+    tracemalloc.start()
+    try:
+        depth = decode_arcore_depth(millimetres.tobytes(), 32, 1, row_stride=2**31)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # padding the buffer to the stride would take 2 GiB
+    np.testing.assert_allclose(depth, millimetres[None] / 1000, rtol=1e-7)
+    with pytest.raises(CaptureError, match="exceeds"):
+        decode_arcore_confidence(b"", np.int64(2**32), np.int64(2**32))
 
 
 def test_depth16_image_must_match_aspect(tmp_path):

@@ -106,6 +106,7 @@ def synthetic_heif(
     xmp: bytes = b"<x/>",
     *,
     depth_size: tuple[int, int] = (32, 24),
+    primary_size: tuple[int, int] = (64, 48),
     with_depth: bool = True,
     iref_version: int = 0,
     **iloc_options: int,
@@ -123,7 +124,7 @@ def synthetic_heif(
         return box(kind, uint(source, id_size) + uint(1, 2) + uint(target, id_size))
 
     properties = [
-        full_box("ispe", 0, 0, struct.pack(">II", 64, 48)),
+        full_box("ispe", 0, 0, struct.pack(">II", *primary_size)),
         full_box("ispe", 0, 0, struct.pack(">II", *depth_size)),
         full_box("auxC", 0, 0, DEPTH_URN.encode() + b"\x00"),
         full_box("auxC", 0, 0, MATTE_URN.encode() + b"\x00"),
@@ -464,6 +465,32 @@ def test_oversized_images_are_refused_before_decoding(tmp_path: Path) -> None:
     jpeg = tmp_path / "huge_depth.jpg"
     jpeg.write_bytes(assemble_mpf([primary, bytes(frame)]))
     assert "exceeds" in expect_capture_error(read_iphone_jpeg, jpeg)
+
+
+def test_images_are_bounded_by_the_file_size_before_decoding(tmp_path: Path) -> None:
+    """12 Mpx is within the absolute bound, but not from a file of a few hundred bytes."""
+    path = tmp_path / "tiny.heic"
+    path.write_bytes(synthetic_heif(primary_size=(4000, 3000)))
+    message = expect_capture_error(read_iphone_heic, path)
+    assert "primary image of 4000x3000 exceeds 4194304 pixels, the bound for a" in message
+
+    primary = bytearray(encode_jpeg(np.zeros((16, 16, 3), np.uint8), quality=90))
+    sof = primary.index(b"\xff\xc0")
+    primary[sof + 5 : sof + 9] = struct.pack(">HH", 3000, 4000)  # height, width
+    jpeg = tmp_path / "tiny.jpg"
+    jpeg.write_bytes(assemble_mpf([bytes(primary), depth_frame_bytes(smooth_disparity(16, 16))]))
+    message = expect_capture_error(read_iphone_jpeg, jpeg)
+    assert "of 4000x3000 exceeds 4194304 pixels, the bound for a" in message
+
+
+def test_depth_xmp_with_too_many_elements_is_refused(tmp_path: Path) -> None:
+    xmp = build_apple_depth_xmp(AppleDepthInfo("disparity"))
+    crowded = xmp.replace(
+        b"</rdf:RDF>", b"<rdf:Bag>" + b"<rdf:li/>" * 60_000 + b"</rdf:Bag></rdf:RDF>"
+    )
+    path = tmp_path / "crowded.heic"
+    path.write_bytes(synthetic_heif(crowded))
+    assert "over 50000" in expect_capture_error(read_iphone_heic, path)
 
 
 def test_synthetic_heif_without_depth_is_no_depth(tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ from dc2kit.capture.jpeg_xmp import (
     insert_xmp,
     read_jpeg_xmp,
 )
-from dc2kit.capture.xmp import MAX_XMP_BYTES
+from dc2kit.capture.limits import MAX_XMP_BYTES, MAX_XMP_MARKUP
+from dc2kit.capture.xmp import parse_xmp
 
 CAPTURES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "captures"
 NOTE_NS = "http://ns.adobe.com/xmp/note/"
@@ -222,3 +223,20 @@ def test_entity_expansion_in_xmp_is_refused():
     data = with_segments(small_jpeg(), app1(STANDARD_XMP_ID + bomb))
     with pytest.raises(CaptureError, match=r"bomb\.jpg"):
         read_jpeg_xmp(data, "bomb.jpg")
+
+
+def markup(data: bytes) -> int:
+    return data.count(b"<") + data.count(b"=")
+
+
+def test_xmp_markup_is_bounded_exactly_and_far_above_real_files():
+    def bag(count: int) -> bytes:
+        return packet("<rdf:Bag>" + "<rdf:li/>" * count + "</rdf:Bag>")
+
+    count = MAX_XMP_MARKUP - markup(bag(0))
+    assert markup(bag(count)) == MAX_XMP_MARKUP
+    assert len(parse_xmp(bag(count), "ok.jpg").findall(".//{*}li")) == count
+    with pytest.raises(CaptureError, match=rf"many\.jpg: XMP packet has {MAX_XMP_MARKUP + 1} "):
+        parse_xmp(bag(count + 1), "many.jpg")
+    real = read_jpeg_xmp(real_file("gcam_lensblur.jpg").read_bytes(), None)
+    assert max(markup(real.standard), markup(real.extended)) < MAX_XMP_MARKUP // 100
