@@ -14,9 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from dc2kit.capture import limits
 from dc2kit.capture.decoders import PNG_ONLY, decode_image, decoder_guard
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.limits import (
+    CAPTURE_LIMITS,
     MAX_IMAGE_PIXELS,
     MAX_PIXELS_PER_FILE_BYTE,
     PIXELS_ALWAYS_ALLOWED,
@@ -183,3 +185,16 @@ def test_small_images_are_exempt_however_well_they_compress():
     wider = encoded(np.zeros((floor_side, floor_side + 1), np.uint8), "PNG")
     with pytest.raises(CaptureError, match=r"flat\.png: map of 2049x2048 exceeds 4194304 pixels"):
         decode_image(wider, "flat.png", "map", MAX_IMAGE_PIXELS, formats=PNG_ONLY)
+
+
+def test_every_limit_is_documented_in_the_readme_with_its_value():
+    constants = {name for name in vars(limits) if name.isupper() and name != "CAPTURE_LIMITS"}
+    assert {limit.name for limit in CAPTURE_LIMITS} == constants
+    assert all(getattr(limits, limit.name) == limit.value for limit in CAPTURE_LIMITS)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for limit in CAPTURE_LIMITS:
+        assert f"| `{limit.name}` | {limit.value:,} {limit.unit} | {limit.meaning} |" in readme
+    assert (
+        CAPTURE_LIMITS[-1].line()
+        == "MAX_MPF_FRAMES = 64 frames: frames of a multi-picture (MPF) JPEG"
+    )

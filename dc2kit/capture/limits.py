@@ -35,6 +35,10 @@ class Limit(NamedTuple):
     unit: str
     meaning: str
 
+    def line(self) -> str:
+        """One line for help texts, e.g. `MAX_MPF_FRAMES = 64 frames: frames of a … JPEG`."""
+        return f"{self.name} = {self.value:,} {self.unit}: {self.meaning}"
+
 
 CAPTURE_LIMITS = (
     Limit("MAX_FILE_BYTES", MAX_FILE_BYTES, "bytes", "size of any capture or depth file"),
