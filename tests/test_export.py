@@ -9,6 +9,7 @@ import torch
 
 from dc2kit.cli import main
 from dc2kit.convert import export as export_module
+from dc2kit.convert.errors import ExportError
 from dc2kit.convert.manifest import artifact_sha256, manifest_path
 from dc2kit.model import DC2Net, preset_config, save_dc2
 
@@ -216,3 +217,18 @@ def test_an_artifact_without_its_manifest_is_refused(coreml_export, tmp_path, ca
     code, _, err = _run(capsys, ["verify", str(orphan)])
     assert code == 1
     assert "no manifest beside it" in err and "\n" not in err
+
+
+def test_both_exporters_refuse_the_reference_formulation_in_the_same_words(tmp_path):
+    from dc2kit.convert.coreml import export_coreml
+    from dc2kit.convert.tflite import export_tflite
+
+    model = DC2Net(preset_config("mobile", 16, 16, formulation="reference"))
+    messages = []
+    for export, name in ((export_coreml, "dc2.mlpackage"), (export_tflite, "dc2.tflite")):
+        with pytest.raises(ExportError) as caught:
+            export(model, tmp_path / name)
+        messages.append(str(caught.value).removeprefix(f"{tmp_path / name}: "))
+    assert messages[0] == messages[1] and "\n" not in messages[0]
+    assert "'reference' cannot be exported" in messages[0]
+    assert list(tmp_path.iterdir()) == []

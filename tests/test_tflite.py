@@ -199,7 +199,7 @@ def test_converter_crash_is_one_line_export_error_and_leaves_nothing(tmp_path, m
     [
         ("shift", {"precision": "int4"}, "unknown precision"),
         ("shift", {"outputs": "some"}, "unknown output set"),
-        ("reference", {}, "no 4-D decomposition"),
+        ("reference", {}, "'reference' cannot be exported"),
     ],
 )
 def test_bad_arguments_are_refused_before_converting(tmp_path, formulation, kwargs, problem):

@@ -40,7 +40,13 @@ import dc2kit.convert.coreml_ops  # noqa: F401  (registers the kernel_predict tr
 from dc2kit import __version__
 from dc2kit.atomic import atomic_output
 from dc2kit.convert.errors import ExportError, first_line
-from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet, describe
+from dc2kit.convert.wrap import (
+    INPUT_NAMES,
+    ExportWrapper,
+    OutputSet,
+    describe,
+    refuse_unexportable,
+)
 from dc2kit.model import DC2Net
 
 Precision = Literal["fp16", "fp32"]
@@ -290,6 +296,7 @@ def _check_arguments(model: DC2Net, path: Path, precision: str, outputs: str) ->
         )
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: outputs must be 'image' or 'all', got {outputs!r}")
+    refuse_unexportable(model, path)
     _check_destination(path)
 
 

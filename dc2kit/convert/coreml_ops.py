@@ -8,9 +8,12 @@ module registers it; re-importing (or reloading) overrides the same entry, so it
 The node's string argument picks the formulation, mirroring `dc2kit.model.kernel_predict`:
 
 - `shift`: k² static slices of the edge-padded image, each times one kernel channel, summed.
-- `im2col` (also used for `reference`, which computes the same function): a depthwise one-hot
-  conv gathers the neighbourhood, a multiply by the kernels tiled per colour applies them and a
-  dense 1×1 conv of a block-diagonal ones matrix sums each channel's taps.
+- `im2col`: a depthwise one-hot conv gathers the neighbourhood, a multiply by the kernels tiled
+  per colour applies them and a dense 1×1 conv of a block-diagonal ones matrix sums each
+  channel's taps.
+
+`reference` has no lowering: `export_coreml` refuses it as `export_tflite` does
+(`dc2kit.convert.wrap.refuse_unexportable`), and a node naming it fails here.
 
 Both use only slice_by_index, concat, mul, add, tile and conv: no gather, scatter or pad op.
 """
@@ -21,8 +24,6 @@ import numpy as np
 from coremltools.converters.mil import Builder as mb
 from coremltools.converters.mil.frontend.torch.torch_op_registry import register_torch_op
 from coremltools.converters.mil.mil import Var
-
-from dc2kit.model.kernel_predict import FORMULATIONS
 
 TORCH_OP_KIND = "dc2kit::kernel_predict"
 
@@ -93,15 +94,21 @@ def _formulation_of(node) -> str:
         formulation = node.inputs[2]
     else:
         formulation = (node.kwinputs or {}).get("formulation", ("shift",))[0]
-    if formulation not in FORMULATIONS:
-        raise ValueError(f"{TORCH_OP_KIND}: unknown formulation {formulation!r}")
+    if formulation not in LOWERINGS:
+        raise ValueError(
+            f"{TORCH_OP_KIND}: formulation {formulation!r} has no Core ML lowering; "
+            f"choose one of {sorted(LOWERINGS)}"
+        )
     return formulation
+
+
+LOWERINGS = {"shift": shift_formulation, "im2col": im2col_formulation}
 
 
 @register_torch_op(torch_alias=[TORCH_OP_KIND], override=True)
 def dc2kit_kernel_predict(context, node) -> None:
     """Lower one `dc2kit::kernel_predict(image, kernels, formulation)` node to MIL."""
     image, kernels = context[node.inputs[0]], context[node.inputs[1]]
-    lower = shift_formulation if _formulation_of(node) == "shift" else im2col_formulation
+    lower = LOWERINGS[_formulation_of(node)]
     result = lower(image, kernels, kernel_size_of_var(kernels), node.name)
     context.add(result, torch_name=node.name)

@@ -21,10 +21,9 @@ from typing import Literal, get_args
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dc2kit.atomic import atomic_output
+from dc2kit.atomic import write_atomically
 from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.tflite_report import (
     TFLiteReport,
@@ -34,13 +33,13 @@ from dc2kit.convert.tflite_report import (
     read_tflite_subgraphs,
     tflite_op_histogram,
 )
-from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet
+from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet, refuse_unexportable
 from dc2kit.model import DC2Net
 from dc2kit.model.kernel_predict import (
     IMPLEMENTATIONS,
     KernelPredict,
+    im2col_with,
     one_hot_taps,
-    replicate_pad,
     tap_sum_weights,
 )
 
@@ -61,7 +60,6 @@ COMPOSITE_NAME = "dc2kit.kernel_predict"
 Precision = Literal["fp32", "fp16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 Runner = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
-EXPORTABLE_FORMULATIONS = ("shift", "im2col")
 IMAGE_CHANNELS = 3  # DC2Net's refiners apply their kernels to RGB images
 _TOOL_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
 
@@ -123,9 +121,7 @@ class CompositeKernelPredict(nn.Module):
     def _decomposition(self, image: Tensor, kernels: Tensor) -> Tensor:
         if self.formulation != "im2col":
             return IMPLEMENTATIONS[self.formulation](image, kernels)
-        padded = replicate_pad(image, self.kernel_size // 2)
-        patches = F.conv2d(padded, self.gather_taps, groups=self.channels)
-        return F.conv2d(patches * torch.cat([kernels] * self.channels, dim=1), self.sum_taps)
+        return im2col_with(image, kernels, self.gather_taps, self.sum_taps)
 
     def forward(self, image: Tensor, kernels: Tensor) -> Tensor:
         from litert_torch.hlfb import StableHLOCompositeBuilder
@@ -174,11 +170,6 @@ def with_composite_kernel_predict(model: DC2Net) -> DC2Net:
     model = copy.deepcopy(model).eval()
     sites = [(name, m) for name, m in model.named_modules() if isinstance(m, KernelPredict)]
     for name, site in sites:
-        if site.formulation not in EXPORTABLE_FORMULATIONS:
-            raise ValueError(
-                f"kernel-prediction formulation {site.formulation!r} at {name} has no 4-D "
-                f"decomposition; build the model with one of {EXPORTABLE_FORMULATIONS}"
-            )
         parent_name, _, child_name = name.rpartition(".")
         composite = CompositeKernelPredict(site.kernel_size, site.formulation)
         setattr(model.get_submodule(parent_name), child_name, composite)
@@ -240,11 +231,6 @@ def _quantize(flatbuffer: bytes, precision: str, destination: Path) -> bytes:
     return bytes(result.quantized_model)
 
 
-def _write_atomically(path: Path, flatbuffer: bytes) -> None:
-    with atomic_output(path) as temporary:
-        temporary.write_bytes(flatbuffer)
-
-
 def quantize_tflite(source: str | Path, destination: str | Path, precision: Precision) -> Path:
     """Write `source` (an fp32 .tflite) at `precision` to `destination`, without re-tracing."""
     source, destination = Path(source), Path(destination)
@@ -253,7 +239,7 @@ def quantize_tflite(source: str | Path, destination: str | Path, precision: Prec
         flatbuffer = source.read_bytes()
     except OSError as error:
         raise ExportError(f"{source}: cannot read ({error.strerror or error})") from error
-    _write_atomically(destination, _quantize(flatbuffer, precision, destination))
+    write_atomically(destination, _quantize(flatbuffer, precision, destination))
     return destination
 
 
@@ -296,17 +282,15 @@ def export_tflite(
     """
     path = Path(path)
     _check_arguments(path, precision, outputs)
-    try:
-        wrapper = ExportWrapper(with_composite_kernel_predict(model), outputs).eval()
-    except ValueError as error:
-        raise ExportError(f"{path}: {error}") from error
+    refuse_unexportable(model, path)
+    wrapper = ExportWrapper(with_composite_kernel_predict(model), outputs).eval()
     module = NamedSignature(wrapper, channels_last).eval()
     try:
         with torch.no_grad():
             flatbuffer = _convert(module, _sample_inputs(model, channels_last), signature_name)
     except Exception as error:
         raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
-    _write_atomically(path, _quantize(flatbuffer, precision, path))
+    write_atomically(path, _quantize(flatbuffer, precision, path))
     inputs, outputs_ = _signature_specs(path, signature_name)
     subgraphs = read_tflite_subgraphs(path)
     return TFLiteArtifact(

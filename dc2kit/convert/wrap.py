@@ -6,16 +6,20 @@ W and UW and both masks (for visualisation and debugging), named `<field>_<facto
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 from torch import Tensor, nn
 
+from dc2kit.convert.errors import ExportError
 from dc2kit.model import DC2Net
 from dc2kit.model.dc2 import ScaleOutput
 from dc2kit.model.defocus import SCALE_FACTORS
+from dc2kit.model.kernel_predict import KernelPredict
 
 OutputSet = Literal["image", "all"]
 INPUT_NAMES = ("w", "uw", "defocus_w", "defocus_t")
+EXPORTABLE_FORMULATIONS = ("shift", "im2col")
 
 
 class IODescription(NamedTuple):
@@ -79,3 +83,21 @@ class ExportWrapper(nn.Module):
         if self.outputs == "image":
             return (result.image,)
         return (result.image, *(t for scale in result.scales for t in scale))
+
+
+def refuse_unexportable(model: nn.Module, path: Path) -> None:
+    """Both exporters lower only strictly 4-D formulations, and refuse others in the same words.
+
+    `reference` is written with `unfold` and a replicate-mode pad, which lower to gathers (TFLite)
+    or would silently become another formulation's graph (Core ML); it is for tests only.
+    """
+    refused = sorted(
+        {m.formulation for m in model.modules() if isinstance(m, KernelPredict)}
+        - set(EXPORTABLE_FORMULATIONS)
+    )
+    if refused:
+        raise ExportError(
+            f"{path}: kernel-prediction formulation {refused[0]!r} cannot be exported (unfold and "
+            f"replicate padding have no portable lowering); build the model with one of "
+            f"{', '.join(EXPORTABLE_FORMULATIONS)}"
+        )

@@ -105,14 +105,19 @@ def tap_sum_weights(channels: int, k: int, dtype: torch.dtype, device: torch.dev
     return blocks.view(channels, channels * k * k, 1, 1)
 
 
-def _im2col(image: Tensor, kernels: Tensor) -> Tensor:
+def im2col_with(image: Tensor, kernels: Tensor, gather: Tensor, tap_sum: Tensor) -> Tensor:
+    """`im2col` with its two weight tensors given (`one_hot_taps`, `tap_sum_weights`), so an
+    exporter can hold them as constants instead of building them inside the graph."""
     c = image.shape[1]
-    k = kernel_size_of(kernels)
-    padded = replicate_pad(image, k // 2)
-    gather = one_hot_taps(c, k, image.dtype, image.device)
+    padded = replicate_pad(image, kernel_size_of(kernels) // 2)
     patches = F.conv2d(padded, gather, groups=c)
-    weighted = patches * torch.cat([kernels] * c, dim=1)
-    return F.conv2d(weighted, tap_sum_weights(c, k, image.dtype, image.device))
+    return F.conv2d(patches * torch.cat([kernels] * c, dim=1), tap_sum)
+
+
+def _im2col(image: Tensor, kernels: Tensor) -> Tensor:
+    c, k = image.shape[1], kernel_size_of(kernels)
+    gather = one_hot_taps(c, k, image.dtype, image.device)
+    return im2col_with(image, kernels, gather, tap_sum_weights(c, k, image.dtype, image.device))
 
 
 IMPLEMENTATIONS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
