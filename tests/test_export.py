@@ -232,3 +232,14 @@ def test_both_exporters_refuse_the_reference_formulation_in_the_same_words(tmp_p
     assert messages[0] == messages[1] and "\n" not in messages[0]
     assert "'reference' cannot be exported" in messages[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_constants_are_one_set_the_exporters_and_the_model_agree_with():
+    from dc2kit.convert.coreml import COMPUTE_PRECISIONS
+    from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS, GATES_DB, PRECISIONS, TARGETS
+    from dc2kit.model import FORMULATIONS
+
+    assert tuple(PRECISIONS) == TARGETS == export_module.TARGETS
+    assert set(COMPUTE_PRECISIONS) == set(PRECISIONS["coreml"])
+    assert set(GATES_DB) == {p for target in TARGETS for p in PRECISIONS[target]}
+    assert set(EXPORTABLE_FORMULATIONS) == set(FORMULATIONS) - {"reference"}

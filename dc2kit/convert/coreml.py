@@ -40,6 +40,7 @@ import dc2kit.convert.coreml_ops  # noqa: F401  (registers the kernel_predict tr
 from dc2kit import __version__
 from dc2kit.atomic import atomic_output
 from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.targets import PRECISIONS, Precision
 from dc2kit.convert.wrap import (
     INPUT_NAMES,
     ExportWrapper,
@@ -49,8 +50,7 @@ from dc2kit.convert.wrap import (
 )
 from dc2kit.model import DC2Net
 
-Precision = Literal["fp16", "fp32"]
-PRECISIONS: dict[str, ct.precision] = {
+COMPUTE_PRECISIONS: dict[str, ct.precision] = {  # one per PRECISIONS["coreml"]
     "fp16": ct.precision.FLOAT16,
     "fp32": ct.precision.FLOAT32,
 }
@@ -223,7 +223,7 @@ def _convert(
             program,
             convert_to="mlprogram",
             minimum_deployment_target=DEPLOYMENT_TARGET,
-            compute_precision=PRECISIONS[precision],
+            compute_precision=COMPUTE_PRECISIONS[precision],
             inputs=_ct_inputs(inputs),
             outputs=_ct_outputs(outputs),
             skip_model_load=True,
@@ -290,9 +290,9 @@ def _save_atomically(mlmodel: ct.models.MLModel, path: Path) -> None:
 def _check_arguments(model: DC2Net, path: Path, precision: str, outputs: str) -> None:
     if not isinstance(model, DC2Net):
         raise ExportError(f"{path}: export_coreml takes a DC2Net, got {type(model).__name__}")
-    if precision not in PRECISIONS:
+    if precision not in PRECISIONS["coreml"]:
         raise ExportError(
-            f"{path}: precision must be one of {sorted(PRECISIONS)}, got {precision!r}"
+            f"{path}: precision must be one of {PRECISIONS['coreml']}, got {precision!r}"
         )
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: outputs must be 'image' or 'all', got {outputs!r}")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -38,14 +38,11 @@ from dc2kit.convert.parity import (
     parity_inputs,
     torch_runner,
 )
+from dc2kit.convert.targets import PRECISIONS, SUFFIXES, TARGETS, Target
 from dc2kit.convert.wrap import ExportWrapper, OutputSet, describe
 from dc2kit.model import DC2Net, load_dc2, preset_config, read_dc2_config
 from dc2kit.model.kernel_predict import Formulation
 
-Target = Literal["coreml", "tflite"]
-TARGETS: tuple[Target, ...] = ("coreml", "tflite")
-PRECISIONS = {"coreml": ("fp32", "fp16"), "tflite": ("fp32", "fp16", "int8")}
-SUFFIXES = {"coreml": ".mlpackage", "tflite": ".tflite"}
 Step = Callable[[str], None]
 GPU_VERDICT_CAVEAT = (
     "ai-edge-litert 2.3's analyzer also calls a model with STABLEHLO_SORT (which the GPU "

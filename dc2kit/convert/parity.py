@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from dc2kit.convert.errors import ParityError
+from dc2kit.convert.targets import GATES_DB
 from dc2kit.convert.wrap import INPUT_NAMES
 from dc2kit.model import DC2Config
 from dc2kit.model.synthetic import synthetic_scene
 
-GATES_DB = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}
 MAX_RANDOM_BLUR_PX = 8.0
 
 Arrays = dict[str, np.ndarray]

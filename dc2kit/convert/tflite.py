@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 
 from dc2kit.atomic import write_atomically
 from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.targets import PRECISIONS, Precision
 from dc2kit.convert.tflite_report import (
     TFLiteReport,
     analyze_tflite,
@@ -57,8 +57,6 @@ __all__ = [
 ]
 
 COMPOSITE_NAME = "dc2kit.kernel_predict"
-Precision = Literal["fp32", "fp16", "int8"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
 Runner = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 IMAGE_CHANNELS = 3  # DC2Net's refiners apply their kernels to RGB images
 _TOOL_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
@@ -177,8 +175,10 @@ def with_composite_kernel_predict(model: DC2Net) -> DC2Net:
 
 
 def _check_arguments(path: Path, precision: str, outputs: str) -> None:
-    if precision not in PRECISIONS:
-        raise ExportError(f"{path}: unknown precision {precision!r}; choose from {PRECISIONS}")
+    if precision not in PRECISIONS["tflite"]:
+        raise ExportError(
+            f"{path}: unknown precision {precision!r}; choose from {PRECISIONS['tflite']}"
+        )
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: unknown output set {outputs!r}; choose 'image' or 'all'")
     if not path.parent.is_dir():

@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple
 from torch import Tensor, nn
 
 from dc2kit.convert.errors import ExportError
+from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS
 from dc2kit.model import DC2Net
 from dc2kit.model.dc2 import ScaleOutput
 from dc2kit.model.defocus import SCALE_FACTORS
@@ -19,7 +20,6 @@ from dc2kit.model.kernel_predict import KernelPredict
 
 OutputSet = Literal["image", "all"]
 INPUT_NAMES = ("w", "uw", "defocus_w", "defocus_t")
-EXPORTABLE_FORMULATIONS = ("shift", "im2col")
 
 
 class IODescription(NamedTuple):

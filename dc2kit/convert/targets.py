@@ -1,0 +1,21 @@
+"""What an export can be asked for, defined once: targets, precisions, gates, formulations.
+
+Plain data with no heavy imports, so the command line and reports can offer the same choices without
+loading torch or a converter. The exporters (`coreml`, `tflite`), the orchestration (`export`),
+the parity gate and the formulation check all read these.
+"""
+
+from typing import Literal
+
+Target = Literal["coreml", "tflite"]
+Precision = Literal["fp32", "fp16", "int8"]
+
+TARGETS: tuple[Target, ...] = ("coreml", "tflite")
+PRECISIONS: dict[Target, tuple[Precision, ...]] = {
+    "coreml": ("fp32", "fp16"),
+    "tflite": ("fp32", "fp16", "int8"),
+}
+SUFFIXES: dict[Target, str] = {"coreml": ".mlpackage", "tflite": ".tflite"}
+GATES_DB: dict[Precision, float] = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}  # minimum PSNR
+# `reference` (unfold and a replicate-mode pad) has no portable lowering; see wrap.py.
+EXPORTABLE_FORMULATIONS: tuple[str, ...] = ("shift", "im2col")
