@@ -49,7 +49,8 @@ def read_npy_depth(path: str | Path) -> np.ndarray:
         )
     values = np.frombuffer(data, dtype=dtype, count=height * width, offset=offset)
     order = "F" if fortran_order else "C"
-    return values.reshape((height, width), order=order).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32 becomes inf
+        return values.reshape((height, width), order=order).astype(np.float32)
 
 
 def _header(stream: io.BytesIO, path: str | Path) -> tuple[tuple, bool, np.dtype]:

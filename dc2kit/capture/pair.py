@@ -82,7 +82,8 @@ def read_pair(
     image = load_rgb(Path(image_path))
     raw = read_depth_file(depth_path)
     check_aspect(image, raw, depth_path)
-    depth = (raw * np.float32(scale)).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf in a float map stay as stored
+        depth = (raw * np.float32(scale)).astype(np.float32)
     if missing_value is not None:
         depth[raw == missing_value] = np.nan
     return CaptureRecord(
