@@ -73,18 +73,11 @@ def test_forward_from_checkpoint(tmp_path, capsys):
     assert report["outputs"]["image"] == [1, 3, 32, 48]
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["info", "--size", "1001x768"], "width must be a positive multiple of 8"),
-        (["forward", "--size", "64x36"], "height must be a positive multiple of 8"),
-        (["forward", "--checkpoint", "/nonexistent.safetensors"], "nonexistent.safetensors"),
-    ],
-)
-def test_bad_input_is_one_line_and_nonzero(argv, message, capsys):
-    assert main(argv) == 1
+def test_a_missing_checkpoint_is_one_line_and_nonzero(capsys):
+    assert main(["forward", "--checkpoint", "/nonexistent.safetensors"]) == 1
     err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err and err.startswith("dc2kit: error:")
+    assert "nonexistent.safetensors" in err and "\n" not in err
+    assert err.startswith("dc2kit: error:")
 
 
 def test_console_script_exit_codes():
@@ -95,7 +88,159 @@ def test_console_script_exit_codes():
         capture_output=True,
         text=True,
     )
-    assert bad.returncode == 2 and "WxH" in bad.stderr
+    assert bad.returncode == 1 and "WxH" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("dc2kit: error:")
+
+
+def test_help_imports_no_heavy_library():
+    script = (
+        "import sys\n"
+        "from dc2kit.cli import main\n"
+        "for argv in (['--help'], ['render', '--help'], ['export', '--help'], ['bench', '-h']):\n"
+        "    assert main(argv) == 0\n"
+        "heavy = {'torch', 'coremltools', 'pillow_heif', 'ai_edge_litert', 'litert_torch'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_model_names_match_the_model_registries():
+    from dc2kit.model import FORMULATIONS, PRESETS
+    from dc2kit.names import FORMULATIONS as FORMULATION_NAMES
+    from dc2kit.names import PRESET_NAMES
+
+    assert set(PRESET_NAMES) == set(PRESETS)
+    assert tuple(FORMULATION_NAMES) == tuple(FORMULATIONS)
+
+
+BAD_COMMAND_LINES = [
+    (["capture", "synth", "--size", "0x0", "--out", "{tmp}/a.jpg"], "--size"),
+    (["capture", "synth", "--out", "{tmp}/missing/a.jpg"], "does not exist"),
+    (["capture", "synth", "--out", "{tmp}/a.png"], "cannot write a .png"),
+    (["forward", "--runs", "0"], "--runs"),
+    (["forward", "--batch", "0"], "--batch"),
+    (["forward", "--seed", "-1"], "--seed"),
+    (["forward", "--size", "64x36"], "height must be a positive multiple of 8"),
+    (["info", "--size", "1001x768"], "width must be a positive multiple of 8"),
+    (["info", "--size", "16384x8"], "at most 8192"),
+    (["info", "--preset", "huge"], "invalid choice: 'huge'"),
+    (
+        ["render", "x.jpg", "--focus", "1,1", "--blur-strength", "1e6", "--out", "{tmp}/a.png"],
+        "--blur-strength",
+    ),
+    (
+        ["render", "x.jpg", "--focus", "1,1", "--blur-strength", "nan", "--out", "{tmp}/a.png"],
+        "--blur-strength",
+    ),
+    (["render", "x.jpg", "--focus", "1,1", "--fnumber", "0", "--out", "{tmp}/a.png"], "--fnumber"),
+    (
+        ["render", "x.jpg", "--focus", "1,1", "--blur-strength", "3", "--out", "{tmp}/x.txt"],
+        "cannot write a .txt",
+    ),
+    (
+        ["render", "x.jpg", "--focus", "inf,1", "--blur-strength", "3", "--out", "{tmp}/a.png"],
+        "--focus",
+    ),
+    (
+        [
+            "render",
+            "x.jpg",
+            "--focus",
+            "1,1",
+            "--blur-strength",
+            "3",
+            "--max-side",
+            "-1",
+            "--out",
+            "{tmp}/a.png",
+        ],
+        "--max-side",
+    ),
+    (
+        ["render", "x.jpg", "--focus", "1,1", "--blur-strength", "3", "--out", "{tmp}"],
+        "is a folder",
+    ),
+    (
+        ["sweep", "x.jpg", "--blur-strength", "3", "--frames", "1", "--out", "{tmp}/a.mp4"],
+        "--frames",
+    ),
+    (["sweep", "x.jpg", "--blur-strength", "3", "--fps", "0", "--out", "{tmp}/a.mp4"], "--fps"),
+    (["sweep", "x.jpg", "--blur-strength", "3", "--out", "{tmp}/a.avi"], "cannot write a .avi"),
+    (["export", "--target", "tflite", "--precision", "int4", "--out", "{tmp}/e"], "int4"),
+    (
+        ["export", "--target", "coreml", "--precision", "int8", "--out", "{tmp}/e"],
+        "precision int8 is not available for coreml",
+    ),
+    (["bench", "--threads", "0"], "--threads"),
+    (["bench", "--seconds", "-1"], "--seconds"),
+    (["bench", "--runs", "0"], "--runs"),
+    (["bench", "--json", "{tmp}/missing/out.json"], "does not exist"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ([], "the following arguments are required: command"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_COMMAND_LINES)
+def test_a_bad_command_line_is_one_line_and_writes_nothing(argv, message, tmp_path, capsys):
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err
+    assert err.startswith("dc2kit: error:") and err.count("\n") == 1 and message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_errors_are_json_with_json(tmp_path, capsys):
+    assert main(["forward", "--runs", "0", "--json"]) == 1
+    assert "--runs" in json.loads(capsys.readouterr().out)["error"]
+    assert main(["forward", "--checkpoint", str(tmp_path / "none.safetensors"), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "none.safetensors" in json.loads(captured.out)["error"]
+    assert captured.err.startswith("dc2kit: error:") and captured.err.count("\n") == 1
+
+
+def test_every_layer_error_is_a_dc2kit_error():
+    from dc2kit.bench.errors import BenchError
+    from dc2kit.capture.align import AlignmentError
+    from dc2kit.capture.errors import CaptureError
+    from dc2kit.convert.errors import ExportError
+    from dc2kit.errors import Dc2kitError
+    from dc2kit.model import ModelError
+    from dc2kit.render.bokeh import RenderInputError
+    from dc2kit.render.pipeline import RenderError
+
+    for error in (
+        BenchError,
+        AlignmentError,
+        CaptureError,
+        ExportError,
+        ModelError,
+        RenderInputError,
+        RenderError,
+    ):
+        assert issubclass(error, Dc2kitError), error
+
+
+def _crash(args):
+    raise ZeroDivisionError("division by zero")
+
+
+def test_a_bug_says_so_in_one_line(monkeypatch, capsys):
+    from dc2kit.cli import info
+
+    monkeypatch.setattr(info, "cmd_info", _crash)  # a command with a defect
+    assert main(["info"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "a bug in dc2kit: ZeroDivisionError: division by zero" in err and "report" in err
+    assert main(["info", "--verbose"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.rstrip().endswith(
+        "please report it with the command line (rerun with --verbose for the traceback)"
+    )
 
 
 def test_bench_writes_results_with_provenance(tmp_path, capsys):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from dc2kit.errors import Dc2kitError
+
 _ORB_FEATURES = 5000
 _ORB_MAX_SIDE = 1280  # ORB's 31 px patches need the detail a full 12 MP frame spreads too thin
 _LOWE_RATIO = 0.8
@@ -22,7 +24,7 @@ _MIN_IMAGE_SIDE = 32
 _OCCLUSION_DILATION_PX = 2  # the occluder's flow bleeds ~2 px into the band it hides
 
 
-class AlignmentError(ValueError):
+class AlignmentError(Dc2kitError, ValueError):
     """The pair cannot be aligned: bad inputs, or too little texture to estimate the mapping."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dc2kit.errors import Dc2kitError
 
-class CaptureError(Exception):
+
+class CaptureError(Dc2kitError):
     """A capture file cannot be used; the message is one line naming the file and the problem."""
 
     def __init__(self, path: str | Path | None, problem: str) -> None:

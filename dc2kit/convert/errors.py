@@ -1,7 +1,9 @@
 """Typed errors of the export layer: one line each, naming the artifact and the problem."""
 
+from dc2kit.errors import Dc2kitError
 
-class ExportError(RuntimeError):
+
+class ExportError(Dc2kitError, RuntimeError):
     """An export that cannot be produced: a converter failure, an unwritable destination."""
 
 

@@ -1,7 +1,9 @@
 """Typed errors of the model layer: one line each, naming what is wrong."""
 
+from dc2kit.errors import Dc2kitError
 
-class ModelError(ValueError):
+
+class ModelError(Dc2kitError, ValueError):
     """Base of every error the model layer raises for bad configuration or input."""
 
 

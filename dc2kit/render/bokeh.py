@@ -23,13 +23,15 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from dc2kit.errors import Dc2kitError
+
 _KERNEL_SUBSAMPLES = 32  # disk-coverage samples per pixel along x (y is integrated exactly)
 _MAX_FULL_RES_RADIUS = 8.0  # larger blurs run at 1/s scale with radius r/s in (4, 8]
 _ALPHA_FLOOR = 1e-12
 _TILE_SIZE = 512
 
 
-class RenderInputError(ValueError):
+class RenderInputError(Dc2kitError, ValueError):
     """The image, defocus map or settings given to the renderer are unusable."""
 
 

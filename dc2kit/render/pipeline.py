@@ -19,6 +19,7 @@ import torch
 from dc2kit.atomic import atomic_output
 from dc2kit.capture.align import align_uw_to_w
 from dc2kit.capture.inputs import RenderInputs
+from dc2kit.errors import Dc2kitError
 from dc2kit.model import DC2Net, load_dc2
 from dc2kit.render.bokeh import render_defocus
 
@@ -26,7 +27,7 @@ Engine = Literal["classical", "model"]
 SweepKind = Literal["focus", "aperture"]
 
 
-class RenderError(RuntimeError):
+class RenderError(Dc2kitError, RuntimeError):
     """An output that cannot be produced or written (codec missing, folder not writable)."""
 
 

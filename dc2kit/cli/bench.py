@@ -1,0 +1,166 @@
+"""`dc2kit bench` (host runtimes), `bench-suite` (a suite and its report), `bench-report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from dc2kit.cli.common import (
+    add_command,
+    console,
+    errors,
+    float_range,
+    int_range,
+    model_size,
+    output_file,
+)
+from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS
+from dc2kit.names import PRESET_NAMES
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from dc2kit.atomic import write_atomically
+    from dc2kit.bench.harness import BenchProgress, run_benchmarks
+    from dc2kit.bench.results import append_results
+
+    names = [name.strip() for name in args.runtimes.split(",") if name.strip()]
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("benchmark", total=len(names))
+
+        def show(event: BenchProgress) -> None:
+            progress.update(task, description=f"{event.runtime}: {event.stage}")
+            if event.stage == "done":
+                progress.advance(task)
+
+        results = run_benchmarks(
+            args.preset,
+            args.size,
+            names,
+            args.threads,
+            runs=args.runs,
+            seconds=args.seconds,
+            warmup=args.warmup,
+            work_dir=Path(args.work_dir),
+            formulation=args.formulation,
+            progress=show,
+        )
+    if args.append:
+        append_results(args.append, results)
+    if args.json:
+        write_atomically(args.json, json.dumps([asdict(r) for r in results], indent=2).encode())
+    table = Table(
+        title=f"DC2Net {args.preset} at {args.size[1]}x{args.size[0]}, {args.threads} threads"
+    )
+    for column in (
+        "runtime",
+        "p50 ms",
+        "p90 ms",
+        "trimmed mean ms",
+        "peak RSS MiB",
+        "GFLOP/s",
+        "share of peak",
+    ):
+        table.add_column(column, justify="left" if column == "runtime" else "right")
+    for r in results:
+        if r.timings is None:
+            table.add_row(r.runtime, *["—"] * 5, "; ".join(r.notes))
+            continue
+        t = r.timings
+        table.add_row(
+            r.runtime,
+            f"{t.p50_ms:.1f}",
+            f"{t.p90_ms:.1f}",
+            f"{t.trimmed_mean_ms:.1f}",
+            f"{r.peak_rss_mb:.0f}",
+            f"{r.achieved_gflops:.1f}",
+            f"{r.share_of_peak:.0%}",
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_bench_suite(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from dc2kit.bench.report import generate_report
+    from dc2kit.bench.suite import run_suite
+
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task(f"suite {args.suite}", total=None)
+        written = run_suite(
+            args.suite,
+            Path(args.results),
+            Path(args.work_dir),
+            lambda text: progress.update(task, description=text),
+        )
+    report = generate_report(Path(args.results), Path(args.report), Path(args.plots))
+    for file, count in written.items():
+        console.print(f"appended {count} results to {Path(args.results) / file}", highlight=False)
+    console.print(f"wrote {report}", highlight=False)
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from dc2kit.bench.report import generate_report
+
+    report = generate_report(Path(args.results), Path(args.report), Path(args.plots))
+    console.print(f"wrote {report}", highlight=False)
+    return 0
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", default="benchmarks/results", help="JSON-lines folder")
+    parser.add_argument("--report", default="benchmarks/REPORT.md")
+    parser.add_argument("--plots", default="benchmarks/plots")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from dc2kit.bench.harness import DEFAULT_RUNS, DEFAULT_SECONDS, DEFAULT_WARMUP
+    from dc2kit.bench.runtimes import RUNTIMES
+
+    bench = add_command(commands, "bench", help="measure latency and memory of host runtimes")
+    bench.add_argument("--preset", choices=PRESET_NAMES, default="mobile")
+    bench.add_argument("--size", type=model_size, default=(384, 512), help="WxH (default 512x384)")
+    bench.add_argument(
+        "--runtimes", default="torch,tflite-fp32", help=f"comma-separated: {', '.join(RUNTIMES)}"
+    )
+    bench.add_argument("--threads", type=int_range(1, 1024), default=os.cpu_count() or 1)
+    bench.add_argument(
+        "--runs", type=int_range(1, 100_000), default=DEFAULT_RUNS, help="at least this many runs"
+    )
+    bench.add_argument(
+        "--seconds",
+        type=float_range(0, 3600),
+        default=DEFAULT_SECONDS,
+        help="and at least this long",
+    )
+    bench.add_argument("--warmup", type=int_range(0, 10_000), default=DEFAULT_WARMUP)
+    bench.add_argument("--formulation", choices=EXPORTABLE_FORMULATIONS, default="shift")
+    bench.add_argument("--work-dir", default="build/bench-models", help="cache of exported models")
+    bench.add_argument(
+        "--json", metavar="FILE", type=output_file(), help="write the results (with provenance)"
+    )
+    bench.add_argument(
+        "--append", metavar="FILE", type=output_file(), help="append results as JSON lines"
+    )
+    bench.set_defaults(run=cmd_bench)
+
+    suite = add_command(
+        commands,
+        "bench-suite",
+        help="run a suite of benchmarks/suites.json and regenerate the report",
+    )
+    suite.add_argument("--suite", default="demo", help="standard or demo")
+    suite.add_argument("--work-dir", default="build/bench-models")
+    _report_arguments(suite)
+    suite.set_defaults(run=cmd_bench_suite)
+
+    report = add_command(commands, "bench-report", help="regenerate REPORT.md and plots")
+    _report_arguments(report)
+    report.set_defaults(run=cmd_bench_report)

@@ -1,0 +1,153 @@
+"""`dc2kit capture info` (what a capture file holds), `capture synth` (a file of known depth)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from dc2kit.cli.common import add_command, add_json, console, emit_json, image_size, output_file
+
+if TYPE_CHECKING:
+    from dc2kit.capture.record import CaptureRecord
+
+
+def capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """The capture file and the flags that describe a separate depth map."""
+    from dc2kit.capture.record import Accuracy, DepthKind, DepthUnits
+
+    parser.add_argument("file", help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, or image")
+    parser.add_argument("--depth", help="a separate depth/disparity map (PNG, 16-bit PNG, NPY)")
+    parser.add_argument("--depth-kind", choices=[k.value for k in DepthKind], default="disparity")
+    parser.add_argument("--depth-units", choices=[u.value for u in DepthUnits], default="relative")
+    parser.add_argument("--depth-accuracy", choices=[a.value for a in Accuracy], default="relative")
+
+
+def open_record(args: argparse.Namespace) -> CaptureRecord:
+    from dc2kit.readers import open_capture
+
+    return open_capture(
+        args.file,
+        depth=args.depth,
+        kind=args.depth_kind,
+        units=args.depth_units,
+        accuracy=args.depth_accuracy,
+    )
+
+
+def capture_summary(record: CaptureRecord) -> dict[str, Any]:
+    """What `capture info` reports: format, sizes, depth range, units, accuracy, lens, gaps."""
+    import numpy as np
+
+    valid = record.depth[np.isfinite(record.depth)]
+    intrinsics = record.intrinsics
+    extras = {
+        key: value for key, value in record.extras.items() if isinstance(value, str | int | float)
+    }
+    return {
+        "file": str(record.path),
+        "format": record.source_format,
+        "image": {"width": record.image_size[0], "height": record.image_size[1]},
+        "depth": {
+            "width": record.depth_size[0],
+            "height": record.depth_size[1],
+            "kind": record.kind.value,
+            "units": record.units.value,
+            "accuracy": record.accuracy.value,
+            "min": float(valid.min()) if valid.size else None,
+            "max": float(valid.max()) if valid.size else None,
+            "holes": int(record.depth.size - valid.size),
+            "confidence": record.confidence is not None,
+        },
+        "intrinsics": None if intrinsics is None else asdict(intrinsics),
+        "focal_length_mm": record.focal_length_mm,
+        "f_number": record.f_number,
+        "pixel_pitch_mm": record.pixel_pitch_mm,
+        "original_image": "original_image" in record.extras,
+        "extras": extras,
+        "missing": record.missing(),
+    }
+
+
+def cmd_capture_info(args: argparse.Namespace) -> int:
+    summary = capture_summary(open_record(args))
+    if args.json:
+        emit_json(summary)
+        return 0
+    depth = summary["depth"]
+    console.print(f"[bold]{summary['file']}[/bold]: {summary['format']}", highlight=False)
+    console.print(f"  image {summary['image']['width']}x{summary['image']['height']}")
+    console.print(
+        f"  {depth['kind']} {depth['width']}x{depth['height']} in {depth['units']} "
+        f"({depth['accuracy']}), range {depth['min']:.4g} … {depth['max']:.4g}, "
+        f"{depth['holes']} holes, confidence {'yes' if depth['confidence'] else 'no'}"
+    )
+    if summary["intrinsics"]:
+        k = summary["intrinsics"]
+        console.print(
+            f"  intrinsics fx {k['fx']:.3f} fy {k['fy']:.3f} cx {k['cx']:.3f} cy {k['cy']:.3f} "
+            f"at {k['reference_width']}x{k['reference_height']}"
+        )
+    lens = [
+        f"{name} {summary[key]}"
+        for name, key in (
+            ("focal length mm", "focal_length_mm"),
+            ("f-number", "f_number"),
+            ("pixel pitch mm", "pixel_pitch_mm"),
+        )
+        if summary[key] is not None
+    ]
+    if lens:
+        console.print("  " + ", ".join(lens))
+    for key, value in summary["extras"].items():
+        console.print(f"  {key}: {value}")
+    if summary["original_image"]:
+        console.print("  embedded original (un-blurred) image: yes")
+    console.print(f"  missing: {', '.join(summary['missing']) or 'nothing'}")
+    return 0
+
+
+def cmd_capture_synth(args: argparse.Namespace) -> int:
+    """Write the built-in synthetic scene as a Dynamic Depth JPEG with known metric depth."""
+    import numpy as np
+
+    from dc2kit.android_bridge import write_dynamic_depth
+    from dc2kit.model.synthetic import synthetic_view
+
+    height, width = args.size
+    rgb, disparity = synthetic_view(height, width)
+    image = (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    depth_m = (1.0 / disparity).numpy()
+    write_dynamic_depth(args.out, image, depth_m, format=args.format, bit_depth=16)
+    payload = {
+        "out": str(args.out),
+        "size": {"width": width, "height": height},
+        "format": args.format,
+        "depth_m": [float(depth_m.min()), float(depth_m.max())],
+    }
+    if args.json:
+        emit_json(payload)
+    else:
+        console.print(
+            f"wrote {args.out}: synthetic {width}x{height} Dynamic Depth JPEG, {args.format}, "
+            f"depth {payload['depth_m'][0]:.2f} … {payload['depth_m'][1]:.2f} m",
+            highlight=False,
+        )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    capture = add_command(commands, "capture", help="inspect capture files")
+    capture_commands = capture.add_subparsers(dest="capture_command", required=True)
+    info = add_command(capture_commands, "info", help="format, sizes, depth, lens data")
+    capture_arguments(info)
+    add_json(info)
+    info.set_defaults(run=cmd_capture_info)
+    synth = add_command(
+        capture_commands, "synth", help="write the built-in synthetic scene as a Dynamic Depth JPEG"
+    )
+    synth.add_argument("--out", type=output_file(".jpg", ".jpeg"), required=True, help="JPEG")
+    synth.add_argument("--size", type=image_size, default=(480, 640), help="WxH (default 640x480)")
+    synth.add_argument("--format", choices=("RangeInverse", "RangeLinear"), default="RangeInverse")
+    add_json(synth)
+    synth.set_defaults(run=cmd_capture_synth)

@@ -1,0 +1,197 @@
+"""`dc2kit export` (Core ML / TFLite behind a parity gate) and `dc2kit verify` (re-run the gate)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, get_args
+
+from dc2kit.cli.common import (
+    add_command,
+    add_json,
+    console,
+    emit_json,
+    errors,
+    int_range,
+    model_size,
+)
+from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS, PRECISIONS, TARGETS, Precision
+from dc2kit.names import PRESET_NAMES
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from dc2kit.convert.export import ExportOptions
+    from dc2kit.convert.parity import ParityReport
+
+
+def _parity_table(title: str, reports: Sequence[tuple[str, ParityReport]]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("artifact", "runtime", "inputs", "output", "PSNR dB", "max abs", "gate"):
+        table.add_column(column, justify="right" if column in ("PSNR dB", "max abs") else "left")
+    for name, report in reports:
+        for check in report.checks:
+            for row in check.outputs:
+                verdict = "pass" if row.psnr_db >= report.gate_db else "FAIL"
+                table.add_row(
+                    name,
+                    report.runtime,
+                    check.check,
+                    row.output,
+                    f"{row.psnr_db:.1f}",
+                    f"{row.max_abs:.2e}",
+                    f"{report.gate_db:.0f} dB {verdict}",
+                )
+    return table
+
+
+def _export_options(args: argparse.Namespace) -> ExportOptions:
+    from dc2kit.convert.export import ExportOptions
+
+    return ExportOptions(
+        preset=args.preset,
+        height=args.size[0],
+        width=args.size[1],
+        precision=args.precision,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        seed=args.seed,
+        formulation=args.formulation,
+        outputs=args.outputs,
+        channels_last=args.channels_last,
+        image_io=args.image_io,
+    )
+
+
+def _check_precision(targets: Sequence[str], precision: str) -> None:
+    """Refuse a precision a target lacks before any work starts."""
+    from dc2kit.convert.errors import ExportError
+
+    for target in targets:
+        if precision not in PRECISIONS[target]:
+            raise ExportError(
+                f"precision {precision} is not available for {target} "
+                f"(choose from {', '.join(PRECISIONS[target])})"
+            )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from dc2kit.convert.errors import ExportError
+    from dc2kit.convert.export import export_artifact
+
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # our own progress bar is enough
+    targets = TARGETS if args.target == "all" else (args.target,)
+    _check_precision(targets, args.precision)
+    options = _export_options(args)
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"{out_dir}: cannot create output folder ({error.strerror})") from error
+    results = []
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("export", total=None)
+
+        def step(text: str) -> None:
+            progress.update(task, description=text)
+
+        for target in targets:
+            results.append(export_artifact(target, options, out_dir, step))
+    if args.json:
+        emit_json(
+            {
+                "artifacts": [
+                    {"artifact": str(r.artifact), "manifest": str(r.manifest), **r.manifest_data}
+                    for r in results
+                ]
+            }
+        )
+        return 0
+    console.print(
+        _parity_table("parity with PyTorch", [(r.artifact.name, r.parity) for r in results])
+    )
+    for r in results:
+        report = r.manifest_data["delegate_report"]
+        console.print(f"wrote {r.artifact} and {r.manifest.name}", highlight=False)
+        if r.target == "tflite":
+            composites = report["tflite_ops"].get("STABLEHLO_COMPOSITE(dc2kit.kernel_predict)", 0)
+            console.print(
+                f"  {composites} dc2kit.kernel_predict composites; GPU delegate compatible: "
+                f"{report['gpu_delegate_compatible']}",
+                highlight=False,
+            )
+        else:
+            ops = ", ".join(f"{op} {n}" for op, n in sorted(report["coreml_op_histogram"].items()))
+            console.print(f"  Core ML ops: {ops}", highlight=False)
+        largest = r.manifest_data["largest_activations"]
+        if largest:
+            op, value = next(iter(largest.items()))
+            console.print(
+                f"  largest activation {value:.4g} at op {op} (fp16 limit 65504)", highlight=False
+            )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from dc2kit.convert.export import verify_artifact
+
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("verify", total=None)
+        result = verify_artifact(
+            Path(args.artifact), lambda text: progress.update(task, description=text)
+        )
+    if args.json:
+        emit_json(
+            {
+                "artifact": str(result.artifact),
+                "sha256_matches": result.sha256_matches,
+                "passed": result.passed,
+                "parity": result.parity.to_dict(),
+            }
+        )
+    else:
+        console.print(_parity_table("parity with PyTorch", [(result.artifact.name, result.parity)]))
+        console.print(f"sha256 matches the manifest: {result.sha256_matches}")
+        console.print(result.parity.reason, highlight=False)
+    if not result.passed:
+        errors.print(
+            f"dc2kit: error: {result.artifact}: verification failed "
+            f"({'parity' if result.sha256_matches else 'artifact changed since export'})",
+            markup=False,
+            highlight=False,
+        )
+        return 1
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    export = add_command(commands, "export", help="export to Core ML / TFLite with a parity gate")
+    export.add_argument("--target", choices=(*TARGETS, "all"), required=True)
+    export.add_argument("--preset", choices=PRESET_NAMES, default="mobile")
+    export.add_argument("--size", type=model_size, default=(384, 512), help="WxH (default 512x384)")
+    export.add_argument("--precision", choices=get_args(Precision), default="fp16")
+    export.add_argument(
+        "--checkpoint", help="a dc2kit .safetensors checkpoint (else seeded random)"
+    )
+    export.add_argument(
+        "--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of random weights"
+    )
+    export.add_argument("--formulation", choices=EXPORTABLE_FORMULATIONS, default="shift")
+    export.add_argument("--outputs", choices=("image", "all"), default="image")
+    export.add_argument("--channels-last", action="store_true", help="TFLite: NHWC inputs/outputs")
+    export.add_argument("--image-io", action="store_true", help="Core ML: image inputs/outputs")
+    export.add_argument("--out", required=True, help="output folder")
+    add_json(export)
+    export.set_defaults(run=cmd_export)
+
+    verify = add_command(commands, "verify", help="re-run an artifact's parity checks")
+    verify.add_argument("artifact", help="a .tflite or .mlpackage with its manifest beside it")
+    add_json(verify)
+    verify.set_defaults(run=cmd_verify)

@@ -1,0 +1,171 @@
+"""`dc2kit render` (refocus a capture into a PNG) and `dc2kit sweep` (a focus or aperture video)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dc2kit.cli.capture import capture_arguments, open_record
+from dc2kit.cli.common import (
+    MAX_BLUR_STRENGTH,
+    MAX_IMAGE_SIDE,
+    add_command,
+    add_json,
+    console,
+    emit_json,
+    errors,
+    finite_float,
+    float_range,
+    int_range,
+    output_file,
+    parse_point,
+)
+
+if TYPE_CHECKING:
+    from dc2kit.capture.inputs import RenderInputs
+    from dc2kit.capture.record import CaptureRecord
+
+IMAGE_SUFFIXES = (".png",)  # what render.pipeline.save_png writes
+VIDEO_SUFFIXES = (".mp4",)  # what render.pipeline.write_video writes
+
+
+def _render_inputs(args: argparse.Namespace, record: CaptureRecord) -> RenderInputs:
+    import numpy as np
+
+    from dc2kit.capture.inputs import prepare_render
+
+    focus_point, focus_disparity = args.focus, args.focus_disparity
+    if focus_point is None and focus_disparity is None:  # only sweeps may omit focus
+        focus_disparity = float(np.nanmedian(record.disparity()))
+    return prepare_render(
+        record,
+        focus_point=focus_point,
+        focus_disparity=focus_disparity,
+        f_number=args.fnumber,
+        blur_strength=args.blur_strength,
+        max_side=args.max_side,
+    )
+
+
+def _engine(args: argparse.Namespace, inputs: RenderInputs) -> tuple[Callable, tuple[str, ...]]:
+    from dc2kit.readers import open_capture_image
+    from dc2kit.render.pipeline import ModelEngine, RenderError, classical_engine
+
+    if args.engine == "classical":
+        if args.uw:
+            raise RenderError("--uw is used by the model engine only")
+        return classical_engine, ()
+    if not args.checkpoint:
+        raise RenderError("--engine model needs --checkpoint (a dc2kit .safetensors file)")
+    uw = open_capture_image(args.uw) if args.uw else None
+    engine = ModelEngine.load(args.checkpoint, inputs, uw)
+    return engine, engine.notes
+
+
+def _report(args: argparse.Namespace, payload: dict[str, Any], notes: Sequence[str]) -> None:
+    if args.json:
+        emit_json({**payload, "notes": list(notes)})
+        return
+    for note in notes:
+        console.print(f"  note: {note}", highlight=False)
+    console.print(f"wrote {payload['out']}", highlight=False)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from dc2kit.render.pipeline import save_png
+
+    record = open_record(args)
+    inputs = _render_inputs(args, record)
+    engine, engine_notes = _engine(args, inputs)
+    with Progress(console=errors, transient=True) as progress:
+        progress.add_task(f"rendering with the {args.engine} engine", total=None)
+        start = time.perf_counter()
+        image = engine(inputs)
+        seconds = time.perf_counter() - start
+    save_png(image, args.out)
+    payload = {
+        "out": str(args.out),
+        "engine": args.engine,
+        "size": {"width": image.shape[1], "height": image.shape[0]},
+        "focus_disparity": inputs.focus_disparity,
+        "blur_strength": inputs.blur_strength,
+        "defocus_range_px": [float(inputs.defocus.min()), float(inputs.defocus.max())],
+        "seconds": round(seconds, 3),
+    }
+    _report(args, payload, (*inputs.notes, *engine_notes))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.progress import Progress
+
+    from dc2kit.render.pipeline import sweep_frames, write_video
+
+    record = open_record(args)
+    inputs = _render_inputs(args, record)
+    engine, engine_notes = _engine(args, inputs)
+    near, far = (float(v) for v in np.percentile(inputs.disparity, (99.0, 1.0)))
+    frames = sweep_frames(inputs, engine, args.sweep, args.frames, (near, far))
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task(f"{args.sweep} sweep", total=args.frames)
+        counted = write_video(
+            (progress.advance(task) or frame for frame in frames), args.out, args.fps
+        )
+    payload = {
+        "out": str(args.out),
+        "engine": args.engine,
+        "sweep": args.sweep,
+        "frames": counted,
+        "fps": args.fps,
+        "size": {"width": inputs.image.shape[1], "height": inputs.image.shape[0]},
+        "focus_disparity_span": [near, far] if args.sweep == "focus" else None,
+        "blur_strength": inputs.blur_strength,
+    }
+    _report(args, payload, (*inputs.notes, *engine_notes))
+    return 0
+
+
+def _render_arguments(parser: argparse.ArgumentParser, sweep: bool) -> None:
+    capture_arguments(parser)
+    focus = parser.add_mutually_exclusive_group(required=not sweep)
+    focus.add_argument("--focus", type=parse_point, help="focus point X,Y in image pixels")
+    focus.add_argument("--focus-disparity", type=finite_float, help="focus plane disparity")
+    aperture = parser.add_mutually_exclusive_group(required=True)
+    aperture.add_argument(
+        "--fnumber", type=float_range(0, 1e6, low_open=True), help="35 mm-equivalent f-number"
+    )
+    aperture.add_argument(
+        "--blur-strength",
+        type=float_range(0, MAX_BLUR_STRENGTH),
+        help=f"blur radius in px across the disparity range, 0 … {MAX_BLUR_STRENGTH:g}",
+    )
+    parser.add_argument("--engine", choices=("classical", "model"), default="classical")
+    parser.add_argument("--checkpoint", help="dc2kit .safetensors checkpoint (model engine)")
+    parser.add_argument("--uw", help="ultra-wide photo to align onto W (model engine)")
+    parser.add_argument(
+        "--max-side",
+        type=int_range(0, MAX_IMAGE_SIDE),
+        default=1024,
+        help="long side of the render (0: full size)",
+    )
+    add_json(parser)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    render = add_command(commands, "render", help="refocus a capture into a PNG")
+    _render_arguments(render, sweep=False)
+    render.add_argument("--out", type=output_file(*IMAGE_SUFFIXES), required=True, help="PNG")
+    render.set_defaults(run=cmd_render)
+
+    sweep = add_command(commands, "sweep", help="render a focus pull or aperture ramp as an MP4")
+    _render_arguments(sweep, sweep=True)
+    sweep.add_argument("--sweep", choices=("focus", "aperture"), default="focus")
+    sweep.add_argument("--frames", type=int_range(2, 10_000), default=24, help="2 … 10000")
+    sweep.add_argument("--fps", type=float_range(0, 240, low_open=True), default=12.0)
+    sweep.add_argument("--out", type=output_file(*VIDEO_SUFFIXES), required=True, help="MP4")
+    sweep.set_defaults(run=cmd_sweep)

@@ -1,0 +1,9 @@
+"""The root of every error dc2kit raises for bad input: `main` catches this one class.
+
+A leaf module with no imports, so every layer (the model included) can subclass it without
+depending on any other part of dc2kit.
+"""
+
+
+class Dc2kitError(Exception):
+    """A request dc2kit refuses or cannot carry out; the message is one line naming the problem."""
