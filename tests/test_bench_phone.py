@@ -11,6 +11,7 @@ import pytest
 
 from dc2kit.bench.phone import (
     AndroidRunner,
+    BenchmarkRun,
     DelegationError,
     IOSRunner,
     PhoneBenchmarkError,
@@ -39,7 +40,9 @@ def _log(name: str) -> str:
 def test_cpu_commands_are_exact():
     runner = AndroidRunner(serial="R5CW12ABCDE")
     commands = runner.commands(
-        "out/dc2.tflite", "tools/benchmark_model", threads=4, accelerator="cpu", runs=50, warmup=5
+        "out/dc2.tflite",
+        "tools/benchmark_model",
+        BenchmarkRun(threads=4, accelerator="cpu", runs=50, warmup=5),
     )
     adb = ["adb", "-s", "R5CW12ABCDE"]
     assert commands == [
@@ -62,7 +65,7 @@ def test_cpu_commands_are_exact():
 
 def test_gpu_commands_forbid_cpu_fallback():
     commands = AndroidRunner().commands(
-        "dc2.tflite", "benchmark_model", threads=2, accelerator="gpu", runs=100, warmup=10
+        "dc2.tflite", "benchmark_model", BenchmarkRun(threads=2, runs=100, warmup=10)
     )
     assert commands[0] == ["adb", "shell", "mkdir", "-p", DIR]
     assert commands[-1] == [
@@ -83,12 +86,14 @@ def test_npu_commands_push_and_load_the_qnn_delegate():
     commands = AndroidRunner(serial="S1").commands(
         "dc2.tflite",
         "benchmark_model",
-        threads=1,
-        accelerator="npu",
-        runs=20,
-        warmup=3,
-        npu_libraries=libraries,
-        peak_memory=True,
+        BenchmarkRun(
+            threads=1,
+            accelerator="npu",
+            runs=20,
+            warmup=3,
+            npu_libraries=libraries,
+            peak_memory=True,
+        ),
     )
     pushes = [c[4:] for c in commands if c[3] == "push"]
     assert pushes == [
@@ -121,7 +126,7 @@ def test_litert_tool_flags_per_accelerator():
     def flags(accelerator, **kwargs):
         libs = ["libLiteRtDispatch_Qualcomm.so"] if accelerator == "npu" else []
         argv = runner.commands(
-            "m.tflite", "bm", accelerator=accelerator, npu_libraries=libs, **kwargs
+            "m.tflite", "bm", BenchmarkRun(accelerator=accelerator, npu_libraries=libs, **kwargs)
         )
         return argv[-1][argv[-1].index("--num_threads=4") + 1 : -2]
 
@@ -139,10 +144,10 @@ def test_litert_tool_flags_per_accelerator():
 
 def test_npu_without_vendor_libraries_is_refused():
     with pytest.raises(ValueError, match="vendor libraries"):
-        AndroidRunner().commands("m.tflite", "bm", accelerator="npu")
+        BenchmarkRun(accelerator="npu")
     with pytest.raises(ValueError, match=r"libQnnTFLiteDelegate\.so"):
         AndroidRunner().commands(
-            "m.tflite", "bm", accelerator="npu", npu_libraries=["libQnnHtp.so"]
+            "m.tflite", "bm", BenchmarkRun(accelerator="npu", npu_libraries=["libQnnHtp.so"])
         )
 
 
@@ -331,9 +336,9 @@ def _fake_adb(tmp_path: Path, devices: str) -> Path:
 def test_run_executes_the_commands_and_records_the_phone(tmp_path):
     adb = _fake_adb(tmp_path, "List of devices attached\nR5CW\tdevice\n")
     runner = AndroidRunner(serial="R5CW", adb=str(adb))
-    measurement = runner.run("dc2.tflite", "benchmark_model", accelerator="gpu", config={"h": 384})
+    measurement = runner.run("dc2.tflite", "benchmark_model", config={"h": 384})
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
-    expected = runner.commands("dc2.tflite", "benchmark_model", accelerator="gpu")
+    expected = runner.commands("dc2.tflite", "benchmark_model", BenchmarkRun(accelerator="gpu"))
     assert calls[0] == ["devices"]
     assert [
         [str(adb), *call] for call in calls if call != ["devices"] and call[-1] != "getprop"
@@ -369,7 +374,7 @@ def test_real_android_run_or_skip():
         pytest.skip(unavailable.reason)
     if not (model and binary):
         pytest.skip("set DC2KIT_TFLITE and DC2KIT_BENCHMARK_MODEL to benchmark on the phone")
-    measurement = runner.run(model, binary, accelerator="cpu", runs=10, warmup=2)
+    measurement = runner.run(model, binary, BenchmarkRun(accelerator="cpu", runs=10, warmup=2))
     assert measurement.source == "phone" and measurement.timings.mean_ms > 0
 
 
