@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from dc2kit.errors import Dc2kitError
+
 Accelerator = Literal["cpu", "gpu", "npu"]
 ANDROID_ACCELERATORS: tuple[str, ...] = get_args(Accelerator)
 BINARY = "benchmark_model"  # LiteRT's benchmark tool, on the phone
 
 
-class PhoneUnavailable(RuntimeError):  # noqa: N818  (a condition to skip on, not a failure)
+class PhoneUnavailable(Dc2kitError, RuntimeError):  # noqa: N818  (a condition to skip on, not a failure)
     """The run cannot happen here (no adb, no device, not macOS); `reason` says why."""
 
     def __init__(self, reason: str) -> None:
@@ -17,7 +19,7 @@ class PhoneUnavailable(RuntimeError):  # noqa: N818  (a condition to skip on, no
         self.reason = reason
 
 
-class PhoneBenchmarkError(RuntimeError):
+class PhoneBenchmarkError(Dc2kitError, RuntimeError):
     """The tool ran on the phone and failed, or printed nothing this module can read."""
 
 
