@@ -1,0 +1,139 @@
+"""Loading result files into report entries: the latest run of each configuration, environments,
+and the selections the targets, tables and plots take from them."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dc2kit.bench.micro import SUITE as MICRO_SUITE
+from dc2kit.bench.results import Measurement, read_results
+
+MODEL_SUITE = "model"
+SUITE_ORDER = (MODEL_SUITE, MICRO_SUITE)
+PRECISIONS = ("fp32", "fp16", "int8")
+VOLATILE_PROVENANCE = ("date", "command", "threads")  # vary within one environment
+MISSING = "—"
+_LEADING_CONFIG = ("preset", "width", "height", "k")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A measurement with the file it came from and its environment's id (E1, E2, ...)."""
+
+    measurement: Measurement
+    file: str
+    env: str = ""
+
+
+# Loading
+
+
+def _config_key(measurement: Measurement) -> str:
+    return json.dumps(measurement.config, sort_keys=True)
+
+
+def _identity(measurement: Measurement) -> tuple[str, str, str, str]:
+    m = measurement
+    return (m.suite, m.runtime, m.source, _config_key(m))
+
+
+def load_entries(results_dir: Path) -> tuple[list[Entry], int]:
+    """The latest measurement of every configuration in `*.jsonl`, and how many were superseded."""
+    entries = [
+        Entry(measurement, path.name)
+        for path in sorted(results_dir.glob("*.jsonl"))
+        for measurement in read_results(path)
+    ]
+    latest: dict[tuple[str, str, str, str], Entry] = {}
+    for entry in entries:  # stable: among equal dates, the later line wins
+        key = _identity(entry.measurement)
+        if key not in latest or date_of(entry) >= date_of(latest[key]):
+            latest[key] = entry
+    return sorted(latest.values(), key=sort_key), len(entries) - len(latest)
+
+
+def date_of(entry: Entry) -> str:
+    return str(entry.measurement.provenance.get("date") or "")
+
+
+def sortable(value: Any) -> tuple[int, float | str]:
+    return (0, value) if isinstance(value, int | float) else (1, str(value))
+
+
+def sort_key(entry: Entry) -> tuple:
+    """Suite, then preset, size and k, so runtimes of one configuration sit together."""
+    m = entry.measurement
+    leading = tuple(sortable(m.config.get(key, "")) for key in _LEADING_CONFIG)
+    rest = tuple((k, sortable(v)) for k, v in sorted(m.config.items()) if k not in _LEADING_CONFIG)
+    return (m.suite, m.source, leading, m.runtime, rest)
+
+
+def _environment_key(measurement: Measurement) -> str:
+    stable = {k: v for k, v in measurement.provenance.items() if k not in VOLATILE_PROVENANCE}
+    return json.dumps(stable, sort_keys=True)
+
+
+def assign_environments(entries: list[Entry]) -> tuple[list[Entry], dict[str, list[Entry]]]:
+    """Label entries E1, E2, ... by environment (commit, machine, OS, tools), oldest first."""
+    groups: dict[str, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        groups[_environment_key(entry.measurement)].append(entry)
+    order = sorted(groups, key=lambda key: (min(date_of(e) for e in groups[key]), key))
+    names = {key: f"E{index}" for index, key in enumerate(order, 1)}
+    labelled = [
+        Entry(e.measurement, e.file, names[_environment_key(e.measurement)]) for e in entries
+    ]
+    by_env: dict[str, list[Entry]] = defaultdict(list)
+    for entry in labelled:
+        by_env[entry.env].append(entry)
+    return labelled, {name: by_env[name] for name in names.values()}
+
+
+# Selections
+
+
+def timed(entries: Iterable[Entry], source: str) -> list[Entry]:
+    return [e for e in entries if e.measurement.source == source and e.measurement.timings]
+
+
+def with_p50(entries: Iterable[Entry]) -> list[Entry]:
+    """Timed entries with a median (phone tools may print only a mean): what targets compare."""
+    return [
+        e for e in entries if e.measurement.timings and e.measurement.timings.p50_ms is not None
+    ]
+
+
+def in_suite(entries: Iterable[Entry], suite: str) -> list[Entry]:
+    return [e for e in entries if e.measurement.suite == suite]
+
+
+def precision_of(measurement: Measurement) -> str | None:
+    """`config["precision"]`, else a precision suffix of the runtime name (`tflite-fp16`)."""
+    if "precision" in measurement.config:
+        return str(measurement.config["precision"])
+    suffix = measurement.runtime.rsplit("-", 1)[-1]
+    return suffix if suffix in PRECISIONS else None
+
+
+def at_size(entries: Iterable[Entry], width: int, height: int, **config: Any) -> list[Entry]:
+    wanted = {"width": width, "height": height, **config}
+    return [e for e in entries if all(e.measurement.config.get(k) == v for k, v in wanted.items())]
+
+
+def p50_of(entry: Entry) -> float:
+    timings = entry.measurement.timings
+    assert timings is not None and timings.p50_ms is not None  # callers use `with_p50`
+    return timings.p50_ms
+
+
+def by_threads(entries: Iterable[Entry]) -> dict[str, Entry]:
+    return {str(e.measurement.config.get("threads", MISSING)): e for e in entries}
+
+
+def engine_of(entry: Entry) -> str:
+    return entry.measurement.runtime.split("-", 1)[0]

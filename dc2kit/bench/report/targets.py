@@ -1,0 +1,189 @@
+"""The report's targets, computed from measured rows only: each a verdict with its evidence."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dc2kit.bench.memory import rss_increment_mb
+from dc2kit.bench.micro import SUITE as MICRO_SUITE
+from dc2kit.bench.report.load import (
+    MODEL_SUITE,
+    Entry,
+    at_size,
+    by_threads,
+    engine_of,
+    in_suite,
+    p50_of,
+    precision_of,
+    sort_key,
+    sortable,
+    timed,
+    with_p50,
+)
+from dc2kit.bench.report.text import (
+    config_text,
+    number_text,
+    percent_text,
+    ratio_text,
+    share_of_peak,
+)
+
+EAGER_RUNTIMES = ("torch", "torch-eager")
+FORMULATIONS = ("reference", "shift", "im2col")  # as in dc2kit.model, which would import torch
+EXPORTED_FORMULATIONS = FORMULATIONS[1:]
+TFLITE_SPEEDUP = 1.5
+FORMULATION_SPEEDUP = 3.0
+FORMULATION_MEMORY = 1 / 3
+SHARE_OF_PEAK = 0.40
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target's verdict, its headline figure and the rows it was computed from."""
+
+    name: str
+    threshold: str
+    measured: str
+    status: str  # "met", "not met" or "no data"
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+
+
+def _verdict(flags: Sequence[bool]) -> str:
+    return "no data" if not flags else "met" if all(flags) else "not met"
+
+
+def tflite_target(measured: list[Entry]) -> TargetResult:
+    """TFLite fp32 vs PyTorch eager, mobile preset at 512×384, p50 at equal thread counts."""
+    model = at_size(in_suite(measured, MODEL_SUITE), 512, 384, preset="mobile")
+    eager = by_threads(
+        e
+        for e in model
+        if e.measurement.runtime in EAGER_RUNTIMES and precision_of(e.measurement) in (None, "fp32")
+    )
+    tflite = by_threads(
+        e
+        for e in model
+        if e.measurement.runtime.startswith("tflite") and precision_of(e.measurement) == "fp32"
+    )
+    rows, ratios = [], []
+    for threads in sorted(set(eager) & set(tflite), key=sortable):
+        ratio = p50_of(eager[threads]) / p50_of(tflite[threads])
+        ratios.append(ratio)
+        rows.append(
+            (
+                threads,
+                number_text(p50_of(eager[threads])),
+                number_text(p50_of(tflite[threads])),
+                ratio_text(ratio),
+                _verdict([ratio >= TFLITE_SPEEDUP]),
+            )
+        )
+    return TargetResult(
+        name="TFLite fp32 (XNNPACK) vs PyTorch eager, mobile preset, 512×384",
+        threshold=f"≥ {TFLITE_SPEEDUP}× faster (p50)",
+        measured=", ".join(f"{row[3]} at {row[0]} threads" for row in rows) or "no data",
+        status=_verdict([r >= TFLITE_SPEEDUP for r in ratios]),
+        header=("threads", "torch p50 ms", "tflite fp32 p50 ms", "speed-up", "status"),
+        rows=tuple(rows),
+    )
+
+
+def _formulation_row(
+    engine: str, k: Any, formulation: str, reference: Entry, candidate: Entry
+) -> tuple[tuple[str, ...], bool | None]:
+    speedup = p50_of(reference) / p50_of(candidate)
+    ref_memory = rss_increment_mb(reference.measurement)
+    memory = rss_increment_mb(candidate.measurement)
+    share = memory / ref_memory if memory is not None and ref_memory else None
+    met = None if share is None else speedup >= FORMULATION_SPEEDUP and share <= FORMULATION_MEMORY
+    status = "no data" if met is None else _verdict([met])
+    row = (
+        f"{engine}-{formulation}",
+        str(k),
+        ratio_text(speedup),
+        ratio_text(share) if share is not None else None,
+    )
+    return (*row, status), met
+
+
+def formulation_target(measured: list[Entry]) -> TargetResult:
+    """Each exported formulation vs `reference` at 1024×768, per engine and k (p50, increment)."""
+    micro = at_size(in_suite(measured, MICRO_SUITE), 1024, 768)
+    cells: dict[tuple[str, Any, str], Entry] = {}
+    for entry in micro:
+        config = entry.measurement.config
+        cells[(engine_of(entry), config.get("k"), str(config.get("formulation")))] = entry
+    rows, verdicts = [], defaultdict(list)
+    for engine, k, formulation in sorted(cells, key=lambda key: (key[0], sortable(key[1]), key[2])):
+        reference = cells.get((engine, k, "reference"))
+        if formulation not in EXPORTED_FORMULATIONS or reference is None:
+            continue
+        row, met = _formulation_row(
+            engine, k, formulation, reference, cells[(engine, k, formulation)]
+        )
+        rows.append(row)
+        verdicts[row[0]].append(met)
+    passing = sorted(name for name, flags in verdicts.items() if flags and all(flags))
+    status = "no data" if not verdicts else "met" if passing else "not met"
+    summary = {
+        "met": f"met by {', '.join(passing)} at every k",
+        "not met": "no exported formulation meets both at every k",
+    }.get(status, status)
+    return TargetResult(
+        name="Exported kernel-prediction formulation vs `reference`, 1024×768",
+        threshold=f"≥ {FORMULATION_SPEEDUP:g}× faster (p50) and ≤ 1/3 of its op memory increment",
+        measured=summary,
+        status=status,
+        header=("runtime", "k", "speed-up", "memory vs reference", "status"),
+        rows=tuple(rows),
+    )
+
+
+def share_target(measured: list[Entry]) -> TargetResult:
+    """The best share of the machine's measured peak reached on the paper preset.
+
+    Only float runtimes count: the peak is an fp32 matmul probe, and int8 kernels do integer
+    arithmetic at several times that rate, so their "share" is not comparable (it exceeds 100 %).
+    """
+    paper = [
+        e
+        for e in in_suite(measured, MODEL_SUITE)
+        if e.measurement.config.get("preset") == "paper"
+        and share_of_peak(e.measurement) is not None
+        and precision_of(e.measurement) != "int8"
+    ]
+    rows = tuple(
+        (
+            e.measurement.runtime,
+            config_text(e.measurement.config),
+            number_text(e.measurement.achieved_gflops),
+            number_text(e.measurement.machine_peak_gflops),
+            percent_text(share_of_peak(e.measurement)),
+        )
+        for e in paper
+    )
+    name = "Best float runtime, paper preset (int8 excluded: the peak probe is fp32)"
+    threshold = f"≥ {100 * SHARE_OF_PEAK:.0f} % of the machine's measured peak"
+    if not paper:
+        return TargetResult(name, threshold, "no data", "no data")
+    best = max(paper, key=lambda e: (share_of_peak(e.measurement), sort_key(e)))
+    share = share_of_peak(best.measurement)
+    assert share is not None
+    return TargetResult(
+        name=name,
+        threshold=threshold,
+        measured=f"{percent_text(share)} ({best.measurement.runtime}, "
+        f"{config_text(best.measurement.config)})",
+        status=_verdict([share >= SHARE_OF_PEAK]),
+        header=("runtime", "config", "GFLOP/s", "peak GFLOP/s", "share of peak"),
+        rows=rows,
+    )
+
+
+def compute_targets(entries: list[Entry]) -> list[TargetResult]:
+    measured = with_p50(timed(entries, "measured"))
+    return [tflite_target(measured), formulation_target(measured), share_target(measured)]
