@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from dc2kit.bench.report import generate_report
-from dc2kit.bench.results import Measurement, Timings, append_results
+from dc2kit.bench.report.load import busy_load, load_averages
+from dc2kit.bench.results import LOAD_END, LOAD_START, Measurement, Timings, append_results
 
 HOST = {
     "git_commit": "abc1234",
@@ -153,7 +155,7 @@ def write_results(results: Path) -> None:
                 "estimate",
                 timings(5.6),
                 gmac=48.0,
-                notes=("8.5 TFLOP/s effective (assumed 50 % of peak)", "compute-bound"),
+                notes=("estimate, compute-bound: compute 5.60 ms", "8.5 TFLOP/s effective"),
                 provenance=ESTIMATE,
             ),
         ],
@@ -220,7 +222,9 @@ def test_estimates_phone_and_skips_have_their_own_sections(report):
     assert rows[1].startswith(
         "| estimate | estimate-a16 | 1024×768 · preset=mobile | 5.60 | 48.0 |"
     )
-    assert "8.5 TFLOP/s effective (assumed 50 % of peak); compute-bound" in rows[1]
+    assert rows[1].endswith("| estimate, compute-bound: compute 5.60 ms |")  # its breakdown
+    assert estimates.count("8.5 TFLOP/s effective") == 1  # the assumption, stated once
+    assert "### Assumptions for `estimate-a16`\n\n- 8.5 TFLOP/s effective\n" in estimates
     assert "estimate-a16" not in section(text, "## Suite `model` (measured)")
     phone = section(text, "## Phone measurements")
     assert phone.count("| runtime | config | p50 ms | runs | mean ms | env |") == 1
@@ -264,3 +268,112 @@ def test_no_results_gives_no_data_targets(tmp_path):
     targets = section(out.read_text(), "## Targets")
     assert targets.count("| no data | **no data** |") == 3
     assert list((tmp_path / "plots").iterdir()) == []
+
+
+def _loaded(start: float | None, end: float | None, cores: int = 2) -> Measurement:
+    provenance = {**HOST, "cores": cores, LOAD_START: start, LOAD_END: end}
+    return Measurement("model", "torch", {}, "measured", timings(1.0), provenance=provenance)
+
+
+def test_busy_means_a_load_average_above_the_core_count():
+    assert busy_load(_loaded(0.5, 2.5)) == 2.5  # the end counts as much as the start
+    assert busy_load(_loaded(3.1, 1.0)) == 3.1
+    assert busy_load(_loaded(2.0, 2.0)) is None  # exactly every core: the benchmark's own threads
+    assert busy_load(_loaded(3.0, None, cores=4)) is None
+    assert busy_load(_loaded(None, None)) is None  # nothing recorded: cannot be judged
+    older = Measurement(
+        "model",
+        "torch",
+        {},
+        "measured",
+        timings(1.0),
+        notes=("1-minute load average 2.25 on 2 cores at start",),
+        provenance=HOST,
+    )
+    assert load_averages(older) == (2.25,)  # files from before provenance carried it
+    assert busy_load(older) == 2.25
+
+
+def test_busy_rows_are_flagged_and_left_out_of_the_targets(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    quiet = {**HOST, LOAD_START: 0.4, LOAD_END: 1.9}
+    busy = {**HOST, LOAD_START: 1.2, LOAD_END: 3.5, "date": "2026-01-02T11:00:00+00:00"}
+    rows = [
+        model("torch", "mobile", (512, 384), 30.0),
+        model("tflite-fp32", "mobile", (512, 384), 12.0),
+    ]
+    append_results(
+        results / "model.jsonl",
+        [
+            replace(rows[0], provenance=quiet),
+            replace(rows[1], provenance=busy),
+            replace(rows[1], config={**rows[1].config, "threads": 1}, provenance=quiet),
+        ],
+    )
+    text = generate_report(results, tmp_path / "REPORT.md", tmp_path / "plots").read_text()
+    targets = section(text, "## Targets")
+    assert "Left out as busy: 1 of 3 measured rows." in targets
+    # Quiet, 30 / 12 ms at 2 threads would meet it; busy, that TFLite row is left out, and the
+    # quiet 1-thread one has no torch row to compare with.
+    assert "mobile preset, 512×384 | ≥ 1.5× faster (p50) | no data | **no data** |" in targets
+    table = section(text, "## Suite `model` (measured)")
+    assert table.count("busy: load 3.50 on 2 cores") == 1
+    assert "| machine |" in table
+    assert "- 1-minute load averages: 0.40 … 3.50" in section(text, "## Provenance")
+    assert section(text, "## Provenance").count("\n### E") == 1  # loads do not split envs
+
+
+def test_share_of_peak_is_for_fp32_rows_only(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    rates = {"machine_peak_gflops": 100.0}
+    append_results(
+        results / "model.jsonl",
+        [
+            model("torch", "paper", (512, 384), 90.0, achieved_gflops=30.0, **rates),
+            model("tflite-fp16", "paper", (512, 384), 50.0, achieved_gflops=60.0, **rates),
+            model("tflite-int8", "paper", (512, 384), 20.0, achieved_gflops=258.5, **rates),
+        ],
+    )
+    text = generate_report(results, tmp_path / "REPORT.md", tmp_path / "plots").read_text()
+    table = section(text, "## Suite `model` (measured)")
+    assert "| 258 | n/a † |" in table  # the int8 rate stays; its "258.5 %" share does not
+    assert table.count("| n/a † |") == 2
+    assert "| 30.0 % |" in table
+    assert "† Share of peak is given for fp32 rows only" in table
+    targets = section(text, "## Targets")
+    assert "| 30.0 % (torch, 512×384 · preset=paper · threads=2) | **not met** |" in targets
+    assert "tflite-int8" not in targets and "tflite-fp16" not in targets
+
+
+def test_estimate_assumptions_are_listed_once_per_device_and_marked_by_precision(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def estimate(precision: str, width: int, notes: tuple[str, ...]) -> Measurement:
+        config = {"width": width, "height": 384, "precision": precision, "device": "NPU X"}
+        figures = f"estimate, memory-bound: {precision} at {width}"
+        return Measurement(
+            "model", "estimate-x", config, "estimate", timings(5.0), notes=(figures, *notes)
+        )
+
+    shared = ("64 GB/s peak DRAM bandwidth", "no CPU fallback")
+    append_results(
+        results / "estimates.jsonl",
+        [
+            estimate(p, w, (f"{p} throughput assumed", *shared))
+            for p in ("fp16", "int8")
+            for w in (256, 512)
+        ],
+    )
+    text = generate_report(results, tmp_path / "REPORT.md", tmp_path / "plots").read_text()
+    estimates = section(text, "## Estimates (not measured)")
+    assert "| estimate, memory-bound: int8 at 512 |" in estimates
+    listed = estimates.split("### Assumptions for `estimate-x`: NPU X\n\n", 1)[1].splitlines()
+    assert listed == [
+        "- 64 GB/s peak DRAM bandwidth",
+        "- no CPU fallback",
+        "- (fp16 only) fp16 throughput assumed",
+        "- (int8 only) int8 throughput assumed",
+    ]

@@ -6,10 +6,17 @@ Conventions it relies on:
 
 - a measurement with `timings=None` is a skipped configuration; its `notes` give the reason;
 - `source="estimate"` rows are formulas, not measurements: they get their own section, are labelled
-  "estimate" on every row and list their assumptions (`notes`);
+  "estimate" on every row, and their assumptions (`notes` after the first) are listed once per
+  device;
 - `source="phone"` rows get their own section and never count towards the targets;
+- rows measured while the machine was busy (their load averages, `report.load`) are flagged in
+  their table and left out of the targets;
+- share of peak is shown for fp32 rows only (the peak probe is an fp32 matmul);
 - where one configuration (suite, runtime, source, config) was measured more than once, the latest
   by provenance date wins and the report says how many rows were superseded.
+
+Modules: `load` (result files → entries, selections), `targets`, `plots`, `text` (numbers and
+tables), `sections` and `estimates` (the Markdown).
 
 Output is deterministic: rows are sorted, no clock is read, so an unchanged input gives a
 byte-identical REPORT.md.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dc2kit.atomic import write_atomically
 from dc2kit.bench.report.load import assign_environments, load_entries, timed, with_p50
 from dc2kit.bench.report.plots import write_plots
 from dc2kit.bench.report.sections import render_report
@@ -50,5 +58,5 @@ def generate_report(
         plots=plots,
         plots_link=_relative(plots_dir, out.parent),
     )
-    out.write_text(text)
+    write_atomically(out, text.encode())
     return out

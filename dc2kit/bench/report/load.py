@@ -1,9 +1,18 @@
 """Loading result files into report entries: the latest run of each configuration, environments,
-and the selections the targets, tables and plots take from them."""
+and the selections the targets, tables and plots take from them.
+
+A row was measured on a *busy* machine when a 1-minute load average it recorded (at the start or
+end of its timed runs) exceeds the machine's core count. The average counts every runnable
+thread, the benchmark's own included (its `threads`, once they have run for a while), so what
+lies above the core count is other processes' work wanting more than the `cores − threads` cores
+the benchmark leaves free: it then competed for the cores it was timed on. Rows that recorded no
+load average (older files) cannot be judged and are not flagged.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from dc2kit.bench.micro import SUITE as MICRO_SUITE
-from dc2kit.bench.results import Measurement, read_results
+from dc2kit.bench.results import LOAD_END, LOAD_START, Measurement, read_results
 
 MODEL_SUITE = "model"
 SUITE_ORDER = (MODEL_SUITE, MICRO_SUITE)
 PRECISIONS = ("fp32", "fp16", "int8")
-VOLATILE_PROVENANCE = ("date", "command", "threads")  # vary within one environment
+# Vary within one environment.
+VOLATILE_PROVENANCE = ("date", "command", "threads", LOAD_START, LOAD_END)
 MISSING = "—"
 _LEADING_CONFIG = ("preset", "width", "height", "k")
+# How result files written before provenance carried the load average noted it, at the start.
+_LOAD_NOTE = re.compile(r"^1-minute load average (\d+(?:\.\d+)?) on \d+ cores at start$")
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,11 @@ def precision_of(measurement: Measurement) -> str | None:
     return suffix if suffix in PRECISIONS else None
 
 
+def is_fp32(measurement: Measurement) -> bool:
+    """fp32, or no precision stated (fp32 is every host runtime's default)."""
+    return precision_of(measurement) in (None, "fp32")
+
+
 def at_size(entries: Iterable[Entry], width: int, height: int, **config: Any) -> list[Entry]:
     wanted = {"width": width, "height": height, **config}
     return [e for e in entries if all(e.measurement.config.get(k) == v for k, v in wanted.items())]
@@ -137,3 +154,27 @@ def by_threads(entries: Iterable[Entry]) -> dict[str, Entry]:
 
 def engine_of(entry: Entry) -> str:
     return entry.measurement.runtime.split("-", 1)[0]
+
+
+def load_averages(measurement: Measurement) -> tuple[float, ...]:
+    """The 1-minute load averages a row recorded: start and end, or an older file's start note."""
+    recorded = tuple(
+        float(measurement.provenance[key])
+        for key in (LOAD_START, LOAD_END)
+        if measurement.provenance.get(key) is not None
+    )
+    if recorded:
+        return recorded
+    return tuple(float(match[1]) for note in measurement.notes if (match := _LOAD_NOTE.match(note)))
+
+
+def busy_load(measurement: Measurement) -> float | None:
+    """The highest recorded load average where it exceeds the core count (see the docstring)."""
+    cores = measurement.provenance.get("cores")
+    loads = load_averages(measurement)
+    return max(loads) if cores and loads and max(loads) > cores else None
+
+
+def quiet(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries not measured on a busy machine: what the targets may use."""
+    return [e for e in entries if busy_load(e.measurement) is None]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dc2kit.atomic import atomic_output
 from dc2kit.bench.memory import rss_increment_mb
 from dc2kit.bench.micro import ENGINES
 from dc2kit.bench.micro import SUITE as MICRO_SUITE
@@ -44,7 +45,8 @@ def _save(figure: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
-    figure.savefig(path, dpi=110, metadata={"Software": None})
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110, metadata={"Software": None})
     plt.close(figure)
 
 

@@ -6,13 +6,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dc2kit.bench.micro import SUITE as MICRO_SUITE
+from dc2kit.bench.report.estimates import estimates_section
 from dc2kit.bench.report.load import (
     MISSING,
     MODEL_SUITE,
     SUITE_ORDER,
     VOLATILE_PROVENANCE,
     Entry,
+    busy_load,
     in_suite,
+    load_averages,
     timed,
 )
 from dc2kit.bench.report.plots import MICRO_MEMORY_PLOT, MICRO_TIME_PLOT, MODEL_PLOT
@@ -20,9 +23,10 @@ from dc2kit.bench.report.targets import TargetResult, compute_targets
 from dc2kit.bench.report.text import (
     CONFIG_COLUMN,
     MEASURED_COLUMNS,
+    NOT_FP32,
+    NOT_FP32_FOOTNOTE,
     RUNTIME_COLUMN,
     TIMING_COLUMNS,
-    Column,
     config_text,
     entry_table,
     markdown_table,
@@ -49,12 +53,24 @@ def intro_section(files: Sequence[str], count: int, superseded: int, results: st
     ]
 
 
-def targets_section(targets: list[TargetResult]) -> list[str]:
+def _busy_summary(measured: list[Entry]) -> str:
+    """How many measured rows the targets left out as busy, and how many could not be judged."""
+    busy = sum(busy_load(e.measurement) is not None for e in measured)
+    unjudged = sum(not load_averages(e.measurement) for e in measured)
+    text = f"Left out as busy: {busy or 'none'} of {len(measured)} measured rows"
+    if unjudged:
+        text += f"; {unjudged} recorded no load average and count"
+    return text + "."
+
+
+def targets_section(targets: list[TargetResult], measured: list[Entry]) -> list[str]:
     lines = [
         "",
         "## Targets",
         "",
-        "Computed from the measured rows below (not from estimates).",
+        "Computed from the measured rows below (not from estimates), leaving out rows measured "
+        "while the machine was busy: a 1-minute load average above its core count at the start "
+        "or end of the timed runs (benchmarks/README.md says why). " + _busy_summary(measured),
         "",
     ]
     lines += markdown_table(
@@ -91,7 +107,10 @@ def suites_section(measured: list[Entry], plots: list[str], plots_link: str) -> 
     lines: list[str] = []
     for suite in suites:
         lines += ["", f"## Suite `{suite}` (measured)", ""]
-        lines += entry_table(in_suite(measured, suite), MEASURED_COLUMNS)
+        table = entry_table(in_suite(measured, suite), MEASURED_COLUMNS)
+        lines += table
+        if any(NOT_FP32 in line for line in table):
+            lines += ["", NOT_FP32_FOOTNOTE]
         lines += executor_legend(in_suite(measured, suite))
         names = {MODEL_SUITE: [MODEL_PLOT], MICRO_SUITE: [MICRO_TIME_PLOT, MICRO_MEMORY_PLOT]}
         for name in names.get(suite, []):
@@ -114,28 +133,6 @@ def phone_section(phone: list[Entry]) -> list[str]:
     )
     lines = ["", "## Phone measurements", "", "Measured on the phones named in each row's env.", ""]
     return lines + entry_table(phone, columns)
-
-
-def estimates_section(estimates: list[Entry]) -> list[str]:
-    if not estimates:
-        return []
-    columns: tuple[Column, ...] = (
-        ("label", lambda e: "estimate"),
-        RUNTIME_COLUMN,
-        CONFIG_COLUMN,
-        ("estimated latency ms", timing_of("p50_ms")),
-        ("GMAC", lambda e: number_text(e.measurement.gmac)),
-        ("assumptions", lambda e: "; ".join(e.measurement.notes) or None),
-    )
-    lines = [
-        "",
-        "## Estimates (not measured)",
-        "",
-        "Every figure in this section is an **estimate** computed from MAC counts and the "
-        "stated assumptions; none was measured on a device.",
-        "",
-    ]
-    return lines + entry_table(estimates, columns)
 
 
 def skipped_section(skipped: list[Entry]) -> list[str]:
@@ -168,6 +165,13 @@ def _join(values: Iterable[Any]) -> str:
     return ", ".join(sorted({str(v) for v in values if v is not None})) or MISSING
 
 
+def _load_range(entries: list[Entry]) -> str | None:
+    loads = sorted(load for e in entries for load in load_averages(e.measurement))
+    if not loads:
+        return None
+    return f"{loads[0]:.2f} … {loads[-1]:.2f}" if loads[0] != loads[-1] else f"{loads[0]:.2f}"
+
+
 def provenance_section(environments: dict[str, list[Entry]]) -> list[str]:
     lines = [
         "",
@@ -186,6 +190,7 @@ def provenance_section(environments: dict[str, list[Entry]]) -> list[str]:
         dates = sorted(str(e.measurement.provenance.get("date")) for e in entries)
         items += [
             ("threads", _join(e.measurement.provenance.get("threads") for e in entries)),
+            ("1-minute load averages", _load_range(entries)),
             ("dates", f"{dates[0]} … {dates[-1]}" if dates[0] != dates[-1] else dates[0]),
             ("suites", _join(e.measurement.suite for e in entries)),
             ("result files", _join(e.file for e in entries)),
@@ -210,7 +215,7 @@ def render_report(
 ) -> str:
     """The whole Markdown document, from already-loaded entries."""
     lines = intro_section(files, len(entries), superseded, results_link)
-    lines += targets_section(compute_targets(entries))
+    lines += targets_section(compute_targets(entries), timed(entries, "measured"))
     lines += suites_section(timed(entries, "measured"), plots, plots_link)
     lines += phone_section(timed(entries, "phone"))
     lines += estimates_section(timed(entries, "estimate"))

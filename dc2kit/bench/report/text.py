@@ -6,10 +6,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from dc2kit.bench.memory import rss_increment_mb
-from dc2kit.bench.report.load import MISSING, Entry
+from dc2kit.bench.report.load import MISSING, Entry, busy_load, is_fp32
 from dc2kit.bench.results import Measurement
 
 _UNLISTED_CONFIG = ("executor", "min_runs", "min_seconds")
+NOT_FP32 = "n/a †"  # a share of an fp32 peak, for arithmetic that is not fp32
+NOT_FP32_FOOTNOTE = (
+    "† Share of peak is given for fp32 rows only: the peak is an fp32 matmul probe, while int8 "
+    "kernels do integer arithmetic and fp16 ones may use half-precision units, at other rates "
+    "(an int8 share can exceed 100 %)."
+)
 
 
 def number_text(value: float | None) -> str | None:
@@ -43,6 +49,21 @@ def share_of_peak(measurement: Measurement) -> float | None:
     if m.achieved_gflops is not None and m.machine_peak_gflops:
         return m.achieved_gflops / m.machine_peak_gflops
     return None
+
+
+def share_text(measurement: Measurement) -> str | None:
+    """The share of peak as a percentage, or `NOT_FP32` where comparing with the probe is
+    meaningless."""
+    share = share_of_peak(measurement)
+    if share is None:
+        return None
+    return percent_text(share) if is_fp32(measurement) else NOT_FP32
+
+
+def busy_text(measurement: Measurement) -> str | None:
+    load = busy_load(measurement)
+    cores = measurement.provenance.get("cores")
+    return None if load is None else f"busy: load {load:.2f} on {cores} cores"
 
 
 def percent_text(value: float | None) -> str | None:
@@ -90,7 +111,8 @@ MEASURED_COLUMNS: tuple[Column, ...] = (
     ("op increment MB", lambda e: number_text(rss_increment_mb(e.measurement))),
     ("GMAC", lambda e: number_text(e.measurement.gmac)),
     ("GFLOP/s", lambda e: number_text(e.measurement.achieved_gflops)),
-    ("share of peak", lambda e: percent_text(share_of_peak(e.measurement))),
+    ("share of peak", lambda e: share_text(e.measurement)),
+    ("machine", lambda e: busy_text(e.measurement)),
     ("env", lambda e: e.env),
 )
 
