@@ -31,6 +31,7 @@ class RenderInputs:
     focus_disparity: float
     blur_strength: float  # K, pixels per unit of disparity at the render size
     notes: tuple[str, ...] = field(default=())
+    defocus_w: np.ndarray | None = None  # the input W's own blur radius |r_w|; None: sharp
 
     def refocused(self, focus_disparity: float, blur_strength: float) -> RenderInputs:
         """The same image and disparity with another focus plane and blur strength."""
@@ -45,11 +46,13 @@ class RenderInputs:
         )
 
     def model_tensors(self, uw: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
-        """(w, uw, defocus_w, defocus_t) for DC2Net: W taken as all in focus; |r| as target."""
+        """(w, uw, defocus_w, defocus_t) for DC2Net: |r| of W (zero if sharp) and of the target."""
         w = _to_model_image(self.image)
         uw_tensor = w if uw is None else _to_model_image(uw)
         target = torch.from_numpy(np.abs(self.defocus)).view(1, 1, *self.defocus.shape)
-        return w, uw_tensor, torch.zeros_like(target), target
+        if self.defocus_w is None:
+            return w, uw_tensor, torch.zeros_like(target), target
+        return w, uw_tensor, torch.from_numpy(self.defocus_w).view_as(target).float(), target
 
 
 def _to_model_image(rgb: np.ndarray) -> torch.Tensor:
@@ -119,6 +122,47 @@ def equivalent_blur_strength(record: CaptureRecord, f_number: float, width: int)
     return lens_blur_strength(focal_eq, f_number, FULL_FRAME_WIDTH_MM / width)
 
 
+def _resolve_focus(
+    record: CaptureRecord,
+    native: np.ndarray,
+    point: tuple[float, float] | None,
+    disparity: float | None,
+    what: str,
+) -> float:
+    """A focus disparity from a point (x, y) of the colour image or a disparity value."""
+    if (point is None) == (disparity is None):
+        raise CaptureError(record.path, f"give exactly one of a {what} point or a {what} disparity")
+    if point is None:
+        return float(disparity)
+    x, y = point
+    image_w, image_h = record.image_size
+    if not (0 <= x < image_w and 0 <= y < image_h):
+        raise CaptureError(record.path, f"{what} point ({x}, {y}) is outside the image")
+    depth_w, depth_h = record.depth_size
+    return focus_disparity_at(
+        torch.from_numpy(native), x * depth_w / image_w, y * depth_h / image_h
+    )
+
+
+def _resolve_strength(
+    record: CaptureRecord,
+    disparity: np.ndarray,
+    f_number: float | None,
+    blur_strength: float | None,
+    width: int,
+    flags: str,
+) -> tuple[float, str]:
+    """K (px per disparity unit) from a 35 mm-equivalent f-number or a blur strength, and a note."""
+    if (f_number is None) == (blur_strength is None):
+        raise CaptureError(record.path, f"give exactly one of {flags}")
+    if f_number is not None:
+        strength = equivalent_blur_strength(record, f_number, width)
+        return strength, f"f/{f_number:g} (35 mm equivalent) gives K = {strength:.2f} px per 1/m"
+    spread = disparity_range(disparity)
+    strength = float(blur_strength) / spread if spread > 0 else 0.0
+    return strength, f"blur strength {blur_strength:g} px across the disparity range {spread:.4g}"
+
+
 def prepare_render(
     record: CaptureRecord,
     *,
@@ -126,6 +170,10 @@ def prepare_render(
     focus_disparity: float | None = None,
     f_number: float | None = None,
     blur_strength: float | None = None,
+    w_focus_point: tuple[float, float] | None = None,
+    w_focus_disparity: float | None = None,
+    w_f_number: float | None = None,
+    w_blur_strength: float | None = None,
     max_side: int = 1024,
 ) -> RenderInputs:
     """Image, hole-filled disparity and signed defocus at the render size.
@@ -133,36 +181,44 @@ def prepare_render(
     Focus: a point (x, y) in the colour image's pixels (median disparity around it) or a
     disparity value. Aperture: a 35 mm-equivalent f-number (needs lens data) or a blur strength,
     the blur radius in render pixels across the map's disparity range (1st–99th percentile).
+    The `w_` options say how the input W itself is defocused, in the same units; without them
+    W is taken as all in focus (`defocus_w` zero, said in the notes).
     """
-    if (focus_point is None) == (focus_disparity is None):
-        raise CaptureError(record.path, "give exactly one of a focus point or a focus disparity")
     if (f_number is None) == (blur_strength is None):
         raise CaptureError(record.path, "give exactly one of an f-number or a blur strength")
     image, note = sharp_image(record)
     notes = [note] if note else []
     size = render_size(*record.image_size, max_side)
     native = record.disparity()
-    if focus_point is not None:
-        x, y = focus_point
-        image_w, image_h = record.image_size
-        if not (0 <= x < image_w and 0 <= y < image_h):
-            raise CaptureError(record.path, f"focus point ({x}, {y}) is outside the image")
-        depth_w, depth_h = record.depth_size
-        focus_disparity = focus_disparity_at(
-            torch.from_numpy(native), x * depth_w / image_w, y * depth_h / image_h
-        )
+    focus = _resolve_focus(record, native, focus_point, focus_disparity, "focus")
     disparity = _resize_and_crop(fill_holes(record.disparity_at_image_size()), size)
-    if f_number is not None:
-        strength = equivalent_blur_strength(record, f_number, size[0])
-        notes.append(f"f/{f_number:g} (35 mm equivalent) gives K = {strength:.2f} px per 1/m")
-        if record.accuracy is Accuracy.RELATIVE:
-            notes.append(
-                "disparity accuracy is relative: blur sizes from --fnumber are approximate"
-            )
+    strength, strength_note = _resolve_strength(
+        record, disparity, f_number, blur_strength, size[0], "an f-number or a blur strength"
+    )
+    notes.append(strength_note)
+    if f_number is not None and record.accuracy is Accuracy.RELATIVE:
+        notes.append("disparity accuracy is relative: blur sizes from --fnumber are approximate")
+    w_given = (w_focus_point, w_focus_disparity, w_f_number, w_blur_strength) != (None,) * 4
+    defocus_w = np.zeros_like(disparity)
+    if w_given:
+        w_focus = _resolve_focus(record, native, w_focus_point, w_focus_disparity, "W focus")
+        w_strength, w_note = _resolve_strength(
+            record,
+            disparity,
+            w_f_number,
+            w_blur_strength,
+            size[0],
+            "--w-fnumber or --w-blur-strength",
+        )
+        defocus_w = defocus_map(torch.from_numpy(disparity), w_focus, w_strength).numpy()
+        notes.append(f"input W defocus: focus disparity {w_focus:.4g}, {w_note}")
     else:
-        spread = disparity_range(disparity)
-        strength = float(blur_strength) / spread if spread > 0 else 0.0
-        notes.append(f"blur strength {blur_strength:g} px across the disparity range {spread:.4g}")
+        notes.append(
+            "input W taken as all in focus (defocus_w = 0): give --w-focus and "
+            "--w-fnumber or --w-blur-strength for W's own depth of field"
+        )
     image = _resize_and_crop(image, size)
-    unfocused = RenderInputs(image, disparity, np.zeros_like(disparity), 0.0, 0.0, tuple(notes))
-    return unfocused.refocused(float(focus_disparity), strength)
+    unfocused = RenderInputs(
+        image, disparity, np.zeros_like(disparity), 0.0, 0.0, tuple(notes), defocus_w=defocus_w
+    )
+    return unfocused.refocused(focus, strength)

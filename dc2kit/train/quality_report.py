@@ -52,7 +52,7 @@ def markdown(results: dict[str, dict[str, Scores]], provenance: dict) -> str:
     lines = [
         "# DC² quality on the held-out synthetic suite",
         "",
-        f"Checkpoint `{provenance['checkpoint']}` (sha256 `{provenance['sha256'][:16]}…`), "
+        f"Checkpoint `{provenance['checkpoint']}` (sha256 `{provenance['sha256'][:16]}`), "
         f"{provenance['scenes']} scenes per task at {provenance['crop']}×{provenance['crop']}, "
         f"evaluation seeds (never drawn in training); dc2kit {provenance['commit']}, "
         f"{provenance['date']}. Written by `dc2kit evaluate`.",
