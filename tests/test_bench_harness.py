@@ -19,10 +19,12 @@ from dc2kit.bench.runtimes import RUNTIMES, Workload
 from dc2kit.bench.timing import achieved_gflops, summarize, trimmed_mean
 from dc2kit.bench.worker import TASKS, USAGE, main, run_worker
 from dc2kit.model import preset_config
+from dc2kit.model.builder import WeightsChoice, resolve_weights
 from dc2kit.model.summary import model_costs
 
 TINY = (64, 96)  # (height, width)
-QUICK = {"runs": 3, "seconds": 0.0, "warmup": 1}
+RANDOM = WeightsChoice.random(0)  # latency does not depend on the weights' values
+QUICK = {"runs": 3, "seconds": 0.0, "warmup": 1, "weights": RANDOM}
 
 
 def _parent_peak_rss_mb() -> float:
@@ -117,7 +119,13 @@ def test_bad_size_or_protocol_is_a_bench_error(tmp_path, size, threads, runs):
 def test_core_ml_off_macos_is_skipped_with_its_reason_and_no_numbers(tmp_path):
     events: list[BenchProgress] = []
     results = run_benchmarks(
-        "mobile", TINY, ["coreml-cpu", "coreml-ne"], 2, work_dir=tmp_path, progress=events.append
+        "mobile",
+        TINY,
+        ["coreml-cpu", "coreml-ne"],
+        2,
+        work_dir=tmp_path,
+        progress=events.append,
+        weights=RANDOM,
     )
     assert [m.runtime for m in results] == ["coreml-cpu", "coreml-ne"]
     for measurement in results:
@@ -198,7 +206,7 @@ def test_tflite_export_is_cached_and_reused(tmp_path):
         "mobile", TINY, ["tflite-fp32"], 2, work_dir=tmp_path, progress=events.append, **QUICK
     )
     assert [e.stage for e in events] == ["build", "measure", "done"]
-    workload = Workload("mobile", *TINY, threads=2)
+    workload = Workload("mobile", *TINY, threads=2, weights=resolve_weights("mobile", RANDOM))
     artifact = RUNTIMES["tflite-fp32"].artifact_path(workload, tmp_path)
     written = artifact.stat().st_mtime_ns
     assert first.timings.runs == 3
@@ -219,7 +227,7 @@ def test_tflite_export_is_cached_and_reused(tmp_path):
 
 
 def test_failing_child_raises_with_its_last_error_line(tmp_path):
-    workload = Workload("mobile", *TINY, threads=2)
+    workload = Workload("mobile", *TINY, threads=2, weights=resolve_weights("mobile", RANDOM))
     artifact = RUNTIMES["tflite-int8"].artifact_path(workload, tmp_path)
     artifact.parent.mkdir(parents=True)
     artifact.write_bytes(b"not a flatbuffer")  # a corrupt cache entry: the load fails

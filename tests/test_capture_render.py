@@ -207,7 +207,8 @@ def test_model_engine_with_checkpoint(synthetic_capture, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--engine", "model"], "needs --checkpoint"),
+        (["--engine", "model", "--checkpoint", "/nonexistent.safetensors"], "nonexistent"),
+        (["--random-weights"], "used by --engine model only"),
         (["--out", "/nonexistent-dir/x.png"], "cannot write"),
     ],
 )

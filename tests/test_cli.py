@@ -51,7 +51,10 @@ def test_info_table_labels_estimates(capsys):
 
 
 def test_forward_reports_every_output(capsys):
-    report = _json(capsys, ["forward", "--size", "64x32", "--runs", "1", "--json"])
+    argv = ["forward", "--size", "64x32", "--runs", "1", "--random-weights", "--json"]
+    report = _json(capsys, argv)
+    assert report["weights"]["kind"] == "random"
+    assert report["weights"]["label"] == "RANDOM (untrained) weights, seed 0"
     assert report["outputs"]["image"] == [1, 3, 32, 64]
     assert [s["factor"] for s in report["outputs"]["scales"]] == [8, 4, 2, 1]
     assert report["outputs"]["scales"][0]["mask_w"] == [1, 1, 4, 8]
@@ -70,6 +73,7 @@ def test_forward_from_checkpoint(tmp_path, capsys):
     save_dc2(DC2Net(preset_config("paper", 32, 32)), path)
     report = _json(capsys, ["forward", "--checkpoint", str(path), "--size", "48x32", "--json"])
     assert report["preset"] == "paper"
+    assert report["weights"]["kind"] == "checkpoint" and report["weights"]["path"] == str(path)
     assert report["outputs"]["image"] == [1, 3, 32, 48]
 
 
@@ -193,6 +197,39 @@ def test_a_bad_command_line_is_one_line_and_writes_nothing(argv, message, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+NO_PAPER_WEIGHTS = (
+    "no shipped weights for preset 'paper'; pass --checkpoint FILE or --random-weights"
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["forward", "--preset", "paper", "--size", "32x32"],
+        ["export", "--target", "tflite", "--preset", "paper", "--out", "{tmp}/e"],
+        ["bench", "--preset", "paper", "--runtimes", "torch", "--work-dir", "{tmp}/w"],
+    ],
+)
+def test_no_shipped_weights_is_one_line_naming_both_ways_out(argv, tmp_path, capsys):
+    assert main([arg.replace("{tmp}", str(tmp_path)) for arg in argv]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"dc2kit: error: {NO_PAPER_WEIGHTS}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["forward", "--seed", "3"], "--seed applies to --random-weights only"),
+        (["forward", "--random-weights", "--checkpoint", "x.safetensors"], "not allowed with"),
+    ],
+)
+def test_weights_options_that_do_not_fit_together(argv, message, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dc2kit: error:") and message in err and err.count("\n") == 1
+
+
 def test_errors_are_json_with_json(tmp_path, capsys):
     assert main(["forward", "--runs", "0", "--json"]) == 1
     assert "--runs" in json.loads(capsys.readouterr().out)["error"]
@@ -265,11 +302,13 @@ def test_bench_writes_results_with_provenance(tmp_path, capsys):
         str(out),
         "--append",
         str(log),
+        "--random-weights",
     ]
     assert main(argv) == 0
-    assert "torch" in capsys.readouterr().out
+    assert "weights: RANDOM (untrained)" in capsys.readouterr().out
     (result,) = json.loads(out.read_text())
     assert result["runtime"] == "torch"
+    assert result["config"]["weights"] == "RANDOM (untrained) weights, seed 0"
     assert result["source"] == "measured"
     assert result["config"]["threads"] == 1
     provenance = result["provenance"]
@@ -280,7 +319,7 @@ def test_bench_writes_results_with_provenance(tmp_path, capsys):
 
 
 def test_bench_rejects_an_unknown_runtime(tmp_path, capsys):
-    argv = ["bench", "--runtimes", "torch,onnx", "--work-dir", str(tmp_path)]
+    argv = ["bench", "--runtimes", "torch,onnx", "--work-dir", str(tmp_path), "--random-weights"]
     assert main(argv) == 1
     assert "onnx" in capsys.readouterr().err
 

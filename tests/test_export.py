@@ -12,6 +12,7 @@ from dc2kit.convert import export as export_module
 from dc2kit.convert.errors import ExportError
 from dc2kit.convert.manifest import artifact_sha256, manifest_path
 from dc2kit.model import DC2Net, preset_config, save_dc2
+from dc2kit.model.builder import WeightsChoice, build_dc2
 
 SIZE = "96x64"
 
@@ -36,6 +37,7 @@ def _tflite_argv(out, *extra):
         "fp32",
         "--out",
         str(out),
+        "--random-weights",
         *extra,
     ]
 
@@ -52,7 +54,8 @@ def test_export_writes_artifact_and_manifest(tflite_export):
     assert manifest["sha256"] == artifact_sha256(tflite_export)
     assert manifest["preset"] == "mobile"
     assert (manifest["config"]["width"], manifest["config"]["height"]) == (96, 64)
-    assert manifest["weights"] == {"source": "random", "seed": 0}
+    assert manifest["weights"]["kind"] == "random" and manifest["weights"]["seed"] == 0
+    assert "RANDOM (untrained)" in manifest["weights"]["label"]
     assert set(manifest["tools"]) >= {"torch", "coremltools", "litert-torch", "ai-edge-litert"}
     assert manifest["op_histogram"]["STABLEHLO_COMPOSITE(dc2kit.kernel_predict)"] == 8
     assert not [op for op in manifest["op_histogram"] if "GATHER" in op or "SCATTER" in op]
@@ -64,6 +67,20 @@ def test_export_writes_artifact_and_manifest(tflite_export):
     assert [spec["name"] for spec in manifest["inputs"]] == ["w", "uw", "defocus_w", "defocus_t"]
 
 
+def test_random_weights_say_so_inside_the_tflite(tflite_export, capsys):
+    from dc2kit.convert.tflite_metadata import read_metadata
+
+    description, entries = read_metadata(tflite_export)
+    assert "weights: RANDOM (untrained) weights, seed 0" in description
+    assert entries["dc2kit.weights"] == "RANDOM (untrained) weights, seed 0"
+    assert (
+        json.loads(entries["dc2kit.weights_origin"])
+        == json.loads(manifest_path(tflite_export).read_text())["weights"]
+    )
+    code, out, _ = _run(capsys, ["verify", str(tflite_export)])
+    assert code == 0 and "weights: RANDOM (untrained) weights, seed 0" in out
+
+
 def test_verify_passes_then_catches_a_changed_artifact(tflite_export, capsys, tmp_path):
     code, out, _ = _run(capsys, ["verify", str(tflite_export), "--json"])
     assert code == 0
@@ -71,8 +88,8 @@ def test_verify_passes_then_catches_a_changed_artifact(tflite_export, capsys, tm
     changed = tmp_path / tflite_export.name
     changed.write_bytes(tflite_export.read_bytes())
     manifest_path(changed).write_text(manifest_path(tflite_export).read_text())
-    torch.manual_seed(0)
-    _corrupt_one_bias(changed, DC2Net(preset_config("mobile", 64, 96)))
+    model, _ = build_dc2("mobile", (64, 96), weights=WeightsChoice.random(0))  # as exported
+    _corrupt_one_bias(changed, model)
     code, out, err = _run(capsys, ["verify", str(changed), "--json"])
     assert code == 1
     report = json.loads(out)
@@ -99,8 +116,8 @@ def _corrupt_one_bias(path, model):
 def test_a_corrupted_weight_fails_the_gate_and_leaves_nothing(tmp_path, capsys, monkeypatch):
     real_convert = export_module._convert
 
-    def convert_then_corrupt(target, model, path, options):
-        artifact = real_convert(target, model, path, options)
+    def convert_then_corrupt(target, model, path, options, weights):
+        artifact = real_convert(target, model, path, options, weights)
         _corrupt_one_bias(path, model)
         return artifact
 
@@ -122,7 +139,8 @@ def test_a_corrupted_weight_fails_the_gate_and_leaves_nothing(tmp_path, capsys, 
     ],
 )
 def test_bad_requests_fail_fast(tmp_path, capsys, argv, message):
-    full = ["export", "--preset", "mobile", "--size", SIZE, "--out", str(tmp_path / "o"), *argv]
+    full = ["export", "--preset", "mobile", "--size", SIZE, "--out", str(tmp_path / "o")]
+    full += ["--random-weights", *argv]
     code, _, err = _run(capsys, full)
     assert code == 1
     assert message in err
@@ -148,7 +166,7 @@ def test_checkpoint_of_another_preset_is_refused(tmp_path, capsys):
     ]
     code, _, err = _run(capsys, argv)
     assert code == 1
-    assert "is preset 'paper', not the requested 'mobile'" in err
+    assert "holds preset 'paper', not the requested 'mobile'" in err
 
 
 # --- Core ML: a damaged package, publishing order ---------------------------------------------
@@ -158,7 +176,9 @@ def test_checkpoint_of_another_preset_is_refused(tmp_path, capsys):
 def coreml_export(tmp_path_factory):
     """The smallest real Core ML export: mobile preset, 64×64, fp32, through the parity gate."""
     out = tmp_path_factory.mktemp("coreml")
-    options = export_module.ExportOptions(preset="mobile", height=64, width=64, precision="fp32")
+    options = export_module.ExportOptions(
+        preset="mobile", height=64, width=64, precision="fp32", weights=WeightsChoice.random()
+    )
     return export_module.export_artifact("coreml", options, out).artifact
 
 
@@ -184,6 +204,17 @@ def _damage_spec(package):
     data = bytearray(spec.read_bytes())
     data[len(data) // 3 : len(data) // 3 + 256] = b"\x7f" * 256
     spec.write_bytes(bytes(data))
+
+
+def test_random_weights_say_so_inside_the_mlpackage(coreml_export):
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(coreml_export))
+    metadata = spec.description.metadata
+    assert metadata.shortDescription.endswith("Weights: RANDOM (untrained) weights, seed 0.")
+    assert metadata.userDefined["dc2kit.weights"] == "RANDOM (untrained) weights, seed 0"
+    origin = json.loads(metadata.userDefined["dc2kit.weights_origin"])
+    assert origin == json.loads(manifest_path(coreml_export).read_text())["weights"]
 
 
 def test_published_package_matches_its_manifest(coreml_export, capsys):

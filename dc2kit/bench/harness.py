@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dc2kit.bench.errors import BenchError
 from dc2kit.bench.memory import baseline_note, peak_rss_mb
@@ -54,6 +54,9 @@ from dc2kit.bench.timing import (
     time_runs,
 )
 from dc2kit.bench.worker import failure, result, run_worker
+
+if TYPE_CHECKING:
+    from dc2kit.model.builder import WeightsChoice
 
 SUITE = "model"
 DEFAULT_WARMUP = 3
@@ -76,7 +79,7 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(**{**data, "workload": Workload(**data["workload"])})
+        return cls(**{**data, "workload": Workload.from_dict(data["workload"])})
 
 
 def _config(job: Job, runtime: Runtime) -> dict:
@@ -86,6 +89,7 @@ def _config(job: Job, runtime: Runtime) -> dict:
         "width": workload.width,
         "height": workload.height,
         "formulation": workload.formulation,
+        "weights": workload.origin.label,  # RANDOM (untrained) for random weights
         "threads": workload.threads,
         **runtime.describe(),
         "min_runs": job.runs,
@@ -247,21 +251,26 @@ def run_benchmarks(
     warmup: int = DEFAULT_WARMUP,
     work_dir: str | Path,
     formulation: str = "shift",
+    weights: WeightsChoice | None = None,
     progress: Callable[[BenchProgress], None] | None = None,
 ) -> list[Measurement]:
-    """Measure `preset` at `size` = (height, width) on each named runtime, one child each.
+    """Measure `preset` at `size` = (height, width) on each named runtime, one child each, with
+    the preset's shipped weights unless `weights` says otherwise (rows name their origin).
 
     Artifacts are built (once, cached in `work_dir`) before their runtime is measured. Raises
     `BenchError` for unknown runtimes, bad protocol settings, or a failing child.
     """
+    from dc2kit.model.builder import WeightsChoice, resolve_weights
+
     chosen = resolve_runtimes(runtimes)
     _check_protocol(threads, runs, seconds, warmup)
     height, width = size
-    workload = Workload(preset, height, width, threads, formulation)
     try:
-        gmac = _model_gmac(workload)
+        gmac = _model_gmac(Workload(preset, height, width, threads, formulation))
     except ValueError as error:
         raise BenchError(str(error)) from error
+    origin = resolve_weights(preset, weights or WeightsChoice())
+    workload = Workload(preset, height, width, threads, formulation, origin)
     work_dir = Path(work_dir)
     command = shlex.join(sys.argv)
     notify = progress or (lambda _: None)

@@ -22,9 +22,9 @@ import numpy as np
 
 if TYPE_CHECKING:
     from dc2kit.model import DC2Net
+    from dc2kit.model.builder import WeightsOrigin
 
 RunOnce = Callable[[], Any]
-MODEL_SEED = 0  # every runtime runs the same seeded random weights
 INPUT_SEED = 0
 MAX_BLUR_RADIUS = 8.0  # defocus inputs are blur radii in pixels
 
@@ -38,11 +38,28 @@ class Workload:
     width: int
     threads: int
     formulation: str = "shift"
+    weights: WeightsOrigin | None = None  # None: the preset's shipped weights
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Workload:
+        from dc2kit.model.builder import WeightsOrigin
+
+        weights = data.get("weights")
+        return cls(**{**data, "weights": weights and WeightsOrigin.from_dict(weights)})
+
+    @property
+    def origin(self) -> WeightsOrigin:
+        from dc2kit.model.builder import WeightsChoice, resolve_weights
+
+        return self.weights or resolve_weights(self.preset, WeightsChoice())
 
     @property
     def artifact_key(self) -> str:
-        """Names a cached artifact; threads are a run-time setting, so they are not part of it."""
-        return f"{self.preset}-{self.width}x{self.height}-{self.formulation}"
+        """Names a cached artifact; threads are a run-time setting, so they are not part of it,
+        the weights are (their file's sha256, or the random seed)."""
+        origin = self.origin
+        tag = f"random{origin.seed}" if origin.kind == "random" else (origin.sha256 or "")[:12]
+        return f"{self.preset}-{self.width}x{self.height}-{self.formulation}-{tag}"
 
 
 def benchmark_inputs(height: int, width: int) -> dict[str, np.ndarray]:
@@ -64,17 +81,13 @@ def benchmark_inputs(height: int, width: int) -> dict[str, np.ndarray]:
     }
 
 
-def seeded_model(workload: Workload) -> DC2Net:
-    """The preset's DC2Net at the workload's size with seeded random weights, in eval mode."""
-    import torch
+def workload_model(workload: Workload) -> tuple[DC2Net, WeightsOrigin]:
+    """The workload's DC2Net, built by `build_dc2` from the weights its origin names."""
+    from dc2kit.model.builder import build_dc2
 
-    from dc2kit.model import DC2Net, preset_config
-
-    config = preset_config(
-        workload.preset, workload.height, workload.width, formulation=workload.formulation
-    )
-    torch.manual_seed(MODEL_SEED)
-    return DC2Net(config).eval()
+    size = (workload.height, workload.width)
+    choice = workload.origin.choice()
+    return build_dc2(workload.preset, size, weights=choice, formulation=workload.formulation)
 
 
 class Runtime:
@@ -114,7 +127,7 @@ class TorchRuntime(Runtime):
         import torch
 
         torch.set_num_threads(workload.threads)
-        model = seeded_model(workload)
+        model, _ = workload_model(workload)
         inputs = tuple(
             torch.from_numpy(a) for a in benchmark_inputs(workload.height, workload.width).values()
         )
@@ -148,7 +161,8 @@ class TFLiteRuntime(Runtime):
         path.parent.mkdir(parents=True, exist_ok=True)
         fp32 = path.with_name(f"{workload.artifact_key}-fp32.tflite")
         if not fp32.exists():
-            export_tflite(seeded_model(workload), fp32, precision="fp32")
+            model, origin = workload_model(workload)
+            export_tflite(model, fp32, precision="fp32", weights=origin)
         if self.precision != "fp32":
             quantize_tflite(fp32, path, self.precision)
 
@@ -195,7 +209,8 @@ class CoreMLRuntime(Runtime):
 
         path = self.artifact_path(workload, work_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        export_coreml(seeded_model(workload), path, precision=self.precision)
+        model, origin = workload_model(workload)
+        export_coreml(model, path, precision=self.precision, weights=origin)
 
     def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
         import coremltools as ct

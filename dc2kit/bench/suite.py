@@ -7,13 +7,16 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dc2kit.bench.errors import BenchError
 from dc2kit.bench.estimate import estimate_measurements
 from dc2kit.bench.harness import run_benchmarks
 from dc2kit.bench.micro import run_micro
 from dc2kit.bench.results import append_results
+
+if TYPE_CHECKING:
+    from dc2kit.model.builder import WeightsChoice
 
 SUITES_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "suites.json"
 Progress = Callable[[str], None]
@@ -33,9 +36,14 @@ def load_suite(name: str, path: str | Path = SUITES_FILE) -> dict[str, Any]:
 
 
 def run_suite(
-    name: str, results_dir: Path, work_dir: Path, progress: Progress = lambda _: None
+    name: str,
+    results_dir: Path,
+    work_dir: Path,
+    progress: Progress = lambda _: None,
+    weights: WeightsChoice | None = None,
 ) -> dict[str, int]:
-    """Run every section of suite `name`; returns the number of results written per file."""
+    """Run every section of suite `name` (model rows with `weights`, by default the shipped ones);
+    returns the number of results written per file."""
     suite = load_suite(name)
     results_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
@@ -62,6 +70,7 @@ def run_suite(
                         warmup=model["warmup"],
                         work_dir=work_dir,
                         formulation=model["formulation"],
+                        weights=weights,
                         progress=lambda p, label=label: progress(f"{label}: {p.runtime} {p.stage}"),
                     ),
                 )

@@ -17,8 +17,8 @@ from dc2kit.cli.common import (
     model_size,
     output_file,
 )
+from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS
-from dc2kit.names import PRESET_NAMES
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -28,8 +28,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from dc2kit.atomic import write_atomically
     from dc2kit.bench.harness import BenchProgress, run_benchmarks
     from dc2kit.bench.results import append_results
+    from dc2kit.model.builder import DEFAULT_PRESET
 
     names = [name.strip() for name in args.runtimes.split(",") if name.strip()]
+    choice, origin = resolved_weights(args)
+    preset = args.preset or DEFAULT_PRESET
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("benchmark", total=len(names))
 
@@ -39,7 +42,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 progress.advance(task)
 
         results = run_benchmarks(
-            args.preset,
+            preset,
             args.size,
             names,
             args.threads,
@@ -48,6 +51,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             work_dir=Path(args.work_dir),
             formulation=args.formulation,
+            weights=choice,
             progress=show,
         )
     if args.append:
@@ -55,7 +59,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         write_atomically(args.json, json.dumps([asdict(r) for r in results], indent=2).encode())
     table = Table(
-        title=f"DC2Net {args.preset} at {args.size[1]}x{args.size[0]}, {args.threads} threads"
+        title=f"DC2Net {preset} at {args.size[1]}x{args.size[0]}, {args.threads} threads, "
+        f"weights: {origin.label}"
     )
     for column in (
         "runtime",
@@ -91,6 +96,7 @@ def cmd_bench_suite(args: argparse.Namespace) -> int:
     from dc2kit.bench.report import generate_report
     from dc2kit.bench.suite import run_suite
 
+    choice, origin = resolved_weights(args)
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task(f"suite {args.suite}", total=None)
         written = run_suite(
@@ -98,7 +104,9 @@ def cmd_bench_suite(args: argparse.Namespace) -> int:
             Path(args.results),
             Path(args.work_dir),
             lambda text: progress.update(task, description=text),
+            weights=choice,
         )
+    console.print(f"model rows measured with weights: {origin.label}", highlight=False)
     report = generate_report(Path(args.results), Path(args.report), Path(args.plots))
     for file, count in written.items():
         console.print(f"appended {count} results to {Path(args.results) / file}", highlight=False)
@@ -125,7 +133,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     from dc2kit.bench.runtimes import RUNTIMES
 
     bench = add_command(commands, "bench", help="measure latency and memory of host runtimes")
-    bench.add_argument("--preset", choices=PRESET_NAMES, default="mobile")
+    add_weights_arguments(bench)
     bench.add_argument("--size", type=model_size, default=(384, 512), help="WxH (default 512x384)")
     bench.add_argument(
         "--runtimes", default="torch,tflite-fp32", help=f"comma-separated: {', '.join(RUNTIMES)}"
@@ -158,6 +166,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     suite.add_argument("--suite", default="demo", help="standard or demo")
     suite.add_argument("--work-dir", default="build/bench-models")
+    add_weights_arguments(suite, preset=False)
     _report_arguments(suite)
     suite.set_defaults(run=cmd_bench_suite)
 

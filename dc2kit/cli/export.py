@@ -14,11 +14,10 @@ from dc2kit.cli.common import (
     console,
     emit_json,
     errors,
-    int_range,
     model_size,
 )
+from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS, PRECISIONS, TARGETS, Precision
-from dc2kit.names import PRESET_NAMES
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -50,15 +49,21 @@ def _parity_table(title: str, reports: Sequence[tuple[str, ParityReport]]) -> Ta
 
 
 def _export_options(args: argparse.Namespace) -> ExportOptions:
+    """The export asked for; the preset is the checkpoint's own unless --preset names one."""
     from dc2kit.convert.export import ExportOptions
+    from dc2kit.model import read_dc2_config
+    from dc2kit.model.builder import DEFAULT_PRESET
 
+    choice, origin = resolved_weights(args)
+    preset = args.preset or DEFAULT_PRESET
+    if args.preset is None and origin.kind == "checkpoint":
+        preset = read_dc2_config(origin.path or "").preset
     return ExportOptions(
-        preset=args.preset,
+        preset=preset,
         height=args.size[0],
         width=args.size[1],
         precision=args.precision,
-        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
-        seed=args.seed,
+        weights=choice,
         formulation=args.formulation,
         outputs=args.outputs,
         channels_last=args.channels_last,
@@ -118,6 +123,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     for r in results:
         report = r.manifest_data["delegate_report"]
         console.print(f"wrote {r.artifact} and {r.manifest.name}", highlight=False)
+        console.print(f"  weights: {r.manifest_data['weights']['label']}", highlight=False)
         if r.target == "tflite":
             composites = report["tflite_ops"].get("STABLEHLO_COMPOSITE(dc2kit.kernel_predict)", 0)
             console.print(
@@ -141,16 +147,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from dc2kit.convert.export import verify_artifact
+    from dc2kit.convert.manifest import read_manifest
 
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("verify", total=None)
         result = verify_artifact(
             Path(args.artifact), lambda text: progress.update(task, description=text)
         )
+    weights = read_manifest(result.artifact)["weights"]  # the origin recorded at export
     if args.json:
         emit_json(
             {
                 "artifact": str(result.artifact),
+                "weights": weights,
                 "sha256_matches": result.sha256_matches,
                 "passed": result.passed,
                 "parity": result.parity.to_dict(),
@@ -158,6 +167,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
     else:
         console.print(_parity_table("parity with PyTorch", [(result.artifact.name, result.parity)]))
+        console.print(f"weights: {weights['label']}", highlight=False)
         console.print(f"sha256 matches the manifest: {result.sha256_matches}")
         console.print(result.parity.reason, highlight=False)
     if not result.passed:
@@ -174,15 +184,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     export = add_command(commands, "export", help="export to Core ML / TFLite with a parity gate")
     export.add_argument("--target", choices=(*TARGETS, "all"), required=True)
-    export.add_argument("--preset", choices=PRESET_NAMES, default="mobile")
+    add_weights_arguments(export)
     export.add_argument("--size", type=model_size, default=(384, 512), help="WxH (default 512x384)")
     export.add_argument("--precision", choices=get_args(Precision), default="fp16")
-    export.add_argument(
-        "--checkpoint", help="a dc2kit .safetensors checkpoint (else seeded random)"
-    )
-    export.add_argument(
-        "--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of random weights"
-    )
     export.add_argument("--formulation", choices=EXPORTABLE_FORMULATIONS, default="shift")
     export.add_argument("--outputs", choices=("image", "all"), default="image")
     export.add_argument("--channels-last", action="store_true", help="TFLite: NHWC inputs/outputs")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 from dc2kit.cli.common import (
     add_command,
@@ -16,6 +15,7 @@ from dc2kit.cli.common import (
     int_range,
     model_size,
 )
+from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.names import FORMULATIONS, PRESET_NAMES
 
 
@@ -85,27 +85,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_model(args: argparse.Namespace) -> Any:
-    import torch
-
-    from dc2kit.model import DC2Net, load_dc2, preset_config
-
-    if args.checkpoint:
-        return load_dc2(args.checkpoint, size=args.size)
-    torch.manual_seed(args.seed)
-    config = preset_config(args.preset, *args.size, formulation=args.formulation)
-    return DC2Net(config).eval()
-
-
 def cmd_forward(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import Progress
 
+    from dc2kit.model.builder import build_dc2
     from dc2kit.model.synthetic import synthetic_scene
 
-    model = _build_model(args)
+    choice, _ = resolved_weights(args)
+    model, origin = build_dc2(args.preset, args.size, weights=choice, formulation=args.formulation)
     config = model.config
-    inputs = synthetic_scene(config.height, config.width, batch=args.batch, seed=args.seed)
+    inputs = synthetic_scene(config.height, config.width, batch=args.batch, seed=args.seed or 0)
     timings: list[float] = []
     with torch.inference_mode(), Progress(console=errors, transient=True) as progress:
         task = progress.add_task("forward passes", total=args.runs + 1)
@@ -127,6 +117,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
         "size": {"width": config.width, "height": config.height},
         "batch": args.batch,
         "formulation": config.formulation,
+        "weights": origin.to_dict(),
         "threads": torch.get_num_threads(),
         "outputs": shapes,
         "image_range": [float(output.image.min()), float(output.image.max())],
@@ -144,6 +135,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
         f"DC2Net {config.preset} forward on a synthetic {config.width}x{config.height} scene, "
         f"batch {args.batch}, {result['threads']} threads, formulation {config.formulation}"
     )
+    console.print(f"  weights: {origin.label}", highlight=False)
     console.print(f"  image: {tuple(output.image.shape)}")
     for scale in shapes["scales"]:
         parts = ", ".join(f"{k} {tuple(v)}" for k, v in scale.items() if k != "factor")
@@ -164,16 +156,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     info.set_defaults(run=cmd_info)
 
     forward = add_command(commands, "forward", help="time a forward pass on a synthetic scene")
-    forward.add_argument("--preset", choices=PRESET_NAMES, default="mobile")
+    add_weights_arguments(forward)
     forward.add_argument(
         "--size", type=model_size, default=(384, 512), help="WxH (default 512x384)"
     )
-    forward.add_argument("--checkpoint", help="a dc2kit .safetensors checkpoint (else random init)")
-    forward.add_argument("--formulation", choices=FORMULATIONS, default="shift")
+    forward.add_argument("--formulation", choices=FORMULATIONS, help="default: the preset's")
     forward.add_argument("--batch", type=int_range(1, 64), default=1, help="1 … 64")
     forward.add_argument(
         "--runs", type=int_range(1, 10_000), default=3, help="timed runs after the first"
     )
-    forward.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
     add_json(forward)
     forward.set_defaults(run=cmd_forward)

@@ -22,6 +22,7 @@ from dc2kit.cli.common import (
     output_file,
     parse_point,
 )
+from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 
 if TYPE_CHECKING:
     from dc2kit.capture.inputs import RenderInputs
@@ -45,28 +46,46 @@ def _render_inputs(args: argparse.Namespace, record: CaptureRecord) -> RenderInp
         focus_disparity=focus_disparity,
         f_number=args.fnumber,
         blur_strength=args.blur_strength,
+        w_focus_point=args.w_focus,
+        w_focus_disparity=args.w_focus_disparity,
+        w_f_number=args.w_fnumber,
+        w_blur_strength=args.w_blur_strength,
         max_side=args.max_side,
     )
 
 
-def _engine(args: argparse.Namespace, inputs: RenderInputs) -> tuple[Callable, tuple[str, ...]]:
-    from dc2kit.readers import open_capture_image
+def _engine(args: argparse.Namespace, inputs: RenderInputs) -> tuple[Callable, dict[str, Any]]:
+    """The renderer and what to report about it: notes and, for the model, its weights."""
     from dc2kit.render.pipeline import ModelEngine, RenderError, classical_engine
 
     if args.engine == "classical":
-        if args.uw:
-            raise RenderError("--uw is used by the model engine only")
-        return classical_engine, ()
-    if not args.checkpoint:
-        raise RenderError("--engine model needs --checkpoint (a dc2kit .safetensors file)")
+        model_only = {
+            "--uw": args.uw,
+            "--checkpoint": args.checkpoint,
+            "--random-weights": args.random_weights,
+            "--seed": args.seed is not None,
+        }
+        given = [flag for flag, value in model_only.items() if value]
+        if given:
+            raise RenderError(f"{', '.join(given)}: used by --engine model only")
+        return classical_engine, {"notes": ()}
+    from dc2kit.model.builder import build_dc2
+    from dc2kit.readers import open_capture_image
+
+    choice, _ = resolved_weights(args)
     uw = open_capture_image(args.uw) if args.uw else None
-    engine = ModelEngine.load(args.checkpoint, inputs, uw)
-    return engine, engine.notes
+    model, origin = build_dc2(None, inputs.image.shape[:2], weights=choice)
+    engine = ModelEngine.around(model, inputs, uw)
+    notes = (f"weights: {origin.label}", *engine.notes)
+    return engine, {"weights": origin.to_dict(), "notes": notes}
 
 
-def _report(args: argparse.Namespace, payload: dict[str, Any], notes: Sequence[str]) -> None:
+def _report(
+    args: argparse.Namespace, payload: dict[str, Any], notes: Sequence[str], about: dict[str, Any]
+) -> None:
+    notes = (*notes, *about["notes"])
     if args.json:
-        emit_json({**payload, "notes": list(notes)})
+        emit_json({**payload, **about, "notes": list(notes)})
         return
     for note in notes:
         console.print(f"  note: {note}", highlight=False)
@@ -80,7 +99,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     record = open_record(args)
     inputs = _render_inputs(args, record)
-    engine, engine_notes = _engine(args, inputs)
+    engine, about = _engine(args, inputs)
     with Progress(console=errors, transient=True) as progress:
         progress.add_task(f"rendering with the {args.engine} engine", total=None)
         start = time.perf_counter()
@@ -96,7 +115,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         "defocus_range_px": [float(inputs.defocus.min()), float(inputs.defocus.max())],
         "seconds": round(seconds, 3),
     }
-    _report(args, payload, (*inputs.notes, *engine_notes))
+    _report(args, payload, inputs.notes, about)
     return 0
 
 
@@ -108,7 +127,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     record = open_record(args)
     inputs = _render_inputs(args, record)
-    engine, engine_notes = _engine(args, inputs)
+    engine, about = _engine(args, inputs)
     near, far = (float(v) for v in np.percentile(inputs.disparity, (99.0, 1.0)))
     frames = sweep_frames(inputs, engine, args.sweep, args.frames, (near, far))
     with Progress(console=errors, transient=True) as progress:
@@ -126,11 +145,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "focus_disparity_span": [near, far] if args.sweep == "focus" else None,
         "blur_strength": inputs.blur_strength,
     }
-    _report(args, payload, (*inputs.notes, *engine_notes))
+    _report(args, payload, inputs.notes, about)
     return 0
 
 
-def _render_arguments(parser: argparse.ArgumentParser, sweep: bool) -> None:
+def _w_defocus_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the input W is itself defocused (DC²'s W has a shallow depth of field)."""
+    focus = parser.add_mutually_exclusive_group()
+    focus.add_argument("--w-focus", type=parse_point, help="W's own focus point X,Y")
+    focus.add_argument("--w-focus-disparity", type=finite_float, help="W's focus disparity")
+    aperture = parser.add_mutually_exclusive_group()
+    aperture.add_argument(
+        "--w-fnumber", type=float_range(0, 1e6, low_open=True), help="W's 35 mm-eq. f-number"
+    )
+    aperture.add_argument(
+        "--w-blur-strength",
+        type=float_range(0, MAX_BLUR_STRENGTH),
+        help="W's own blur radius in px across the disparity range",
+    )
+
+
+def _render_arguments(parser: argparse.ArgumentParser, sweep: bool, engine: bool = True) -> None:
     capture_arguments(parser)
     focus = parser.add_mutually_exclusive_group(required=not sweep)
     focus.add_argument("--focus", type=parse_point, help="focus point X,Y in image pixels")
@@ -144,8 +179,10 @@ def _render_arguments(parser: argparse.ArgumentParser, sweep: bool) -> None:
         type=float_range(0, MAX_BLUR_STRENGTH),
         help=f"blur radius in px across the disparity range, 0 … {MAX_BLUR_STRENGTH:g}",
     )
-    parser.add_argument("--engine", choices=("classical", "model"), default="classical")
-    parser.add_argument("--checkpoint", help="dc2kit .safetensors checkpoint (model engine)")
+    _w_defocus_arguments(parser)
+    if engine:
+        parser.add_argument("--engine", choices=("classical", "model"), default="classical")
+    add_weights_arguments(parser, preset=False)
     parser.add_argument("--uw", help="ultra-wide photo to align onto W (model engine)")
     parser.add_argument(
         "--max-side",

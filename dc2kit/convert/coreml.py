@@ -40,6 +40,7 @@ import dc2kit.convert.coreml_ops  # noqa: F401  (registers the kernel_predict tr
 from dc2kit import __version__
 from dc2kit.atomic import atomic_output
 from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.targets import PRECISIONS, Precision
 from dc2kit.convert.wrap import (
     INPUT_NAMES,
@@ -49,6 +50,7 @@ from dc2kit.convert.wrap import (
     refuse_unexportable,
 )
 from dc2kit.model import DC2Net
+from dc2kit.model.builder import WeightsOrigin
 
 COMPUTE_PRECISIONS: dict[str, ct.precision] = {  # one per PRECISIONS["coreml"]
     "fp16": ct.precision.FLOAT16,
@@ -239,12 +241,13 @@ def _describe(
     outputs: tuple[TensorSpec, ...],
     output_set: OutputSet,
     image_io: bool,
+    weights: dict[str, str],
 ) -> None:
     config = model.config
     mlmodel.short_description = (
         f"DC² dual-camera defocus control ({config.preset} preset, {config.height}×{config.width}, "
         f"k={config.kernel_size}): renders the wide image at a target blur from W, aligned UW "
-        "and the two defocus maps."
+        f"and the two defocus maps. Weights: {weights['dc2kit.weights']}."
     )
     mlmodel.author = "dc2kit"
     mlmodel.license = "Apache-2.0"
@@ -260,6 +263,7 @@ def _describe(
             "dc2kit.outputs": output_set,
             "dc2kit.image_io": str(image_io).lower(),
             "dc2kit.layout": LAYOUT,
+            **weights,
         }
     )
 
@@ -307,8 +311,11 @@ def export_coreml(
     precision: Precision = "fp16",
     image_io: bool = False,
     outputs: OutputSet = "image",
+    weights: WeightsOrigin | None = None,
 ) -> CoreMLArtifact:
     """Convert `model` to an iOS 16 ML program at `path` (.mlpackage), written atomically.
+
+    `weights` (from `build_dc2`) goes into the description and metadata, RANDOM weights said so.
 
     Raises `ExportError` (one line) for bad arguments, converter failures and unwritable paths;
     nothing is left at `path` when it fails (an existing package there is kept).
@@ -329,7 +336,9 @@ def export_coreml(
     finally:
         model.train(was_training)
     mlmodel = _convert(program, input_specs, output_specs, precision, path)
-    _describe(mlmodel, model, input_specs, output_specs, outputs, image_io)
+    _describe(
+        mlmodel, model, input_specs, output_specs, outputs, image_io, weights_metadata(weights)
+    )
     _save_atomically(mlmodel, path)
     seconds = time.perf_counter() - started
 

@@ -15,11 +15,9 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from dc2kit.atomic import staging_folder
 from dc2kit.convert.errors import ExportError, ParityError, first_line
@@ -40,7 +38,8 @@ from dc2kit.convert.parity import (
 )
 from dc2kit.convert.targets import PRECISIONS, SUFFIXES, TARGETS, Target
 from dc2kit.convert.wrap import ExportWrapper, OutputSet, describe
-from dc2kit.model import DC2Net, load_dc2, preset_config, read_dc2_config
+from dc2kit.model import DC2Net
+from dc2kit.model.builder import WeightsChoice, WeightsOrigin, build_dc2
 from dc2kit.model.kernel_predict import Formulation
 
 Step = Callable[[str], None]
@@ -57,8 +56,7 @@ class ExportOptions:
     height: int
     width: int
     precision: str
-    checkpoint: Path | None = None
-    seed: int = 0
+    weights: WeightsChoice = field(default_factory=WeightsChoice)  # shipped unless said otherwise
     formulation: Formulation = "shift"
     outputs: OutputSet = "image"
     channels_last: bool = False  # TFLite: NHWC inputs and outputs
@@ -77,26 +75,10 @@ class ExportResult:
     manifest_data: dict[str, Any]
 
 
-def build_model(options: ExportOptions) -> tuple[DC2Net, dict[str, Any]]:
+def build_model(options: ExportOptions) -> tuple[DC2Net, WeightsOrigin]:
     """The PyTorch model to export and where its weights came from (for the manifest)."""
     size = (options.height, options.width)
-    if options.checkpoint is None:
-        torch.manual_seed(options.seed)
-        config = preset_config(options.preset, *size, formulation=options.formulation)
-        return DC2Net(config).eval(), {"source": "random", "seed": options.seed}
-    stored = read_dc2_config(options.checkpoint)
-    if stored.preset != options.preset:
-        raise ExportError(
-            f"{options.checkpoint}: checkpoint is preset {stored.preset!r}, "
-            f"not the requested {options.preset!r}"
-        )
-    model = load_dc2(options.checkpoint, size=size, formulation=options.formulation)
-    weights = {
-        "source": "checkpoint",
-        "path": str(options.checkpoint),
-        "sha256": artifact_sha256(options.checkpoint),
-    }
-    return model, weights
+    return build_dc2(options.preset, size, weights=options.weights, formulation=options.formulation)
 
 
 def _check_options(target: Target, options: ExportOptions) -> None:
@@ -208,7 +190,9 @@ def check_artifact(
     return report, activations
 
 
-def _convert(target: Target, model: DC2Net, path: Path, options: ExportOptions) -> Any:
+def _convert(
+    target: Target, model: DC2Net, path: Path, options: ExportOptions, weights: WeightsOrigin
+) -> Any:
     if target == "coreml":
         from dc2kit.convert.coreml import export_coreml
 
@@ -218,6 +202,7 @@ def _convert(target: Target, model: DC2Net, path: Path, options: ExportOptions) 
             precision=options.precision,
             image_io=options.image_io,
             outputs=options.outputs,
+            weights=weights,
         )
     from dc2kit.convert.tflite import export_tflite
 
@@ -227,6 +212,7 @@ def _convert(target: Target, model: DC2Net, path: Path, options: ExportOptions) 
         precision=options.precision,
         channels_last=options.channels_last,
         outputs=options.outputs,
+        weights=weights,
     )
 
 
@@ -271,7 +257,7 @@ def export_artifact(
         staged = stage / destination.name
         step(f"{target}: converting")
         started = time.perf_counter()
-        artifact = _convert(target, model, staged, options)
+        artifact = _convert(target, model, staged, options, weights)
         convert_seconds = time.perf_counter() - started
         step(f"{target}: checking parity")
         parity, activations = check_artifact(target, staged, model, options, destination)
@@ -284,7 +270,7 @@ def export_artifact(
             **provenance(),
             "preset": options.preset,
             "config": json.loads(model.config.to_json()),
-            "weights": weights,
+            "weights": weights.to_dict(),
             "precision": options.precision,
             "formulation": model.config.formulation,
             "options": {
@@ -318,15 +304,14 @@ class VerifyResult:
 
 
 def options_from_manifest(manifest: dict[str, Any]) -> ExportOptions:
-    config, weights, flags = manifest["config"], manifest["weights"], manifest["options"]
-    checkpoint = Path(weights["path"]) if weights["source"] == "checkpoint" else None
+    config, flags = manifest["config"], manifest["options"]
+    origin = WeightsOrigin.from_dict(manifest["weights"])
     return ExportOptions(
         preset=manifest["preset"],
         height=config["height"],
         width=config["width"],
         precision=manifest["precision"],
-        checkpoint=checkpoint,
-        seed=weights.get("seed", 0),
+        weights=origin.choice(),  # verify then compares the weights' sha256
         formulation=manifest["formulation"],
         outputs=flags["outputs"],
         channels_last=flags["channels_last"],
@@ -362,9 +347,9 @@ def verify_artifact(artifact: Path, step: Step = lambda _: None) -> VerifyResult
     manifest, options = _read_manifest(artifact)
     step("checking sha256")
     sha256_matches = artifact_sha256(artifact) == manifest.get("sha256")
-    model, weights = build_model(options)
-    if weights.get("sha256") != manifest["weights"].get("sha256"):
-        raise ExportError(f"{artifact}: checkpoint {weights.get('path')} changed since export")
+    model, origin = build_model(options)
+    if origin.sha256 != manifest["weights"]["sha256"]:
+        raise ExportError(f"{artifact}: weights file {origin.path} changed since export")
     step("checking parity")
     try:
         parity, _ = check_artifact(manifest["target"], artifact, model, options)

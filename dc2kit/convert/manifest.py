@@ -17,13 +17,17 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dc2kit import __version__
 from dc2kit.atomic import move_into_place, write_atomically
 
+if TYPE_CHECKING:
+    from dc2kit.model.builder import WeightsOrigin
+
 TOOLS = ("torch", "coremltools", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 MANIFEST_SUFFIX = ".manifest.json"
+UNSTATED_WEIGHTS = "origin not stated (exported without dc2kit's model builder)"
 
 
 def manifest_path(artifact: str | Path) -> Path:
@@ -43,6 +47,13 @@ def artifact_sha256(path: str | Path) -> str:
             for block in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def weights_metadata(origin: WeightsOrigin | None) -> dict[str, str]:
+    """The weights' origin as artifact metadata, so an app can show e.g. RANDOM (untrained)."""
+    if origin is None:
+        return {"dc2kit.weights": UNSTATED_WEIGHTS}
+    return {"dc2kit.weights": origin.label, "dc2kit.weights_origin": json.dumps(origin.to_dict())}
 
 
 def tool_versions() -> dict[str, str | None]:

@@ -24,7 +24,9 @@ from torch import Tensor, nn
 
 from dc2kit.atomic import write_atomically
 from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.targets import PRECISIONS, Precision
+from dc2kit.convert.tflite_metadata import add_metadata, read_metadata
 from dc2kit.convert.tflite_report import (
     TFLiteReport,
     analyze_tflite,
@@ -35,6 +37,7 @@ from dc2kit.convert.tflite_report import (
 )
 from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet, refuse_unexportable
 from dc2kit.model import DC2Net
+from dc2kit.model.builder import WeightsOrigin
 from dc2kit.model.kernel_predict import (
     IMPLEMENTATIONS,
     KernelPredict,
@@ -239,7 +242,10 @@ def quantize_tflite(source: str | Path, destination: str | Path, precision: Prec
         flatbuffer = source.read_bytes()
     except OSError as error:
         raise ExportError(f"{source}: cannot read ({error.strerror or error})") from error
-    write_atomically(destination, _quantize(flatbuffer, precision, destination))
+    description, entries = read_metadata(source)
+    ours = {name: text for name, text in entries.items() if name.startswith("dc2kit.")}
+    quantized = _quantize(flatbuffer, precision, destination)
+    write_atomically(destination, add_metadata(quantized, description, ours))
     return destination
 
 
@@ -274,11 +280,13 @@ def export_tflite(
     channels_last: bool = False,
     outputs: OutputSet = "image",
     signature_name: str = "render",
+    weights: WeightsOrigin | None = None,
 ) -> TFLiteArtifact:
     """Convert `model` to a .tflite at `path` with one named signature; nothing partial is left.
 
     Inputs `w, uw, defocus_w, defocus_t` and outputs named as `ExportWrapper`'s, NCHW or (with
-    `channels_last`) NHWC. Raises `ExportError` for bad arguments and converter failures.
+    `channels_last`) NHWC. `weights` (from `build_dc2`) goes into the description and a metadata
+    buffer, so RANDOM weights say so. Raises `ExportError` for bad arguments and converter failures.
     """
     path = Path(path)
     _check_arguments(path, precision, outputs)
@@ -290,7 +298,15 @@ def export_tflite(
             flatbuffer = _convert(module, _sample_inputs(model, channels_last), signature_name)
     except Exception as error:
         raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
-    write_atomically(path, _quantize(flatbuffer, precision, path))
+    entries = weights_metadata(weights)
+    config = model.config
+    description = (
+        f"DC² dual-camera defocus control ({config.preset} preset, {config.height}×{config.width})"
+        f"; weights: {entries['dc2kit.weights']}"
+    )
+    write_atomically(
+        path, add_metadata(_quantize(flatbuffer, precision, path), description, entries)
+    )
     inputs, outputs_ = _signature_specs(path, signature_name)
     subgraphs = read_tflite_subgraphs(path)
     return TFLiteArtifact(

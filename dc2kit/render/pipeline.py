@@ -20,7 +20,7 @@ from dc2kit.atomic import atomic_output
 from dc2kit.capture.align import align_uw_to_w
 from dc2kit.capture.inputs import RenderInputs
 from dc2kit.errors import Dc2kitError
-from dc2kit.model import DC2Net, load_dc2
+from dc2kit.model import DC2Net
 from dc2kit.render.bokeh import render_defocus
 
 Engine = Literal["classical", "model"]
@@ -40,9 +40,8 @@ class ModelEngine:
     notes: tuple[str, ...]
 
     @classmethod
-    def load(cls, checkpoint: str | Path, inputs: RenderInputs, uw_image: np.ndarray | None):
-        height, width = inputs.image.shape[:2]
-        model = load_dc2(checkpoint, size=(height, width))
+    def around(cls, model: DC2Net, inputs: RenderInputs, uw_image: np.ndarray | None):
+        """The engine for `model`, built at the render size (`inputs.image`'s) by `build_dc2`."""
         if uw_image is None:
             return cls(model, None, ("no UW image given: W stands in for UW",))
         alignment = align_uw_to_w(inputs.image, uw_image)
