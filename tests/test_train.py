@@ -122,3 +122,25 @@ def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert 1 <= good_step < 50
     assert f"at step {good_step}" in str(error.value)
     assert all(torch.isfinite(t).all() for t in load_dc2(out).state_dict().values())
+
+
+def test_shipping_strips_the_optimizer_and_writes_a_card_from_the_facts(tmp_path):
+    import hashlib
+
+    from safetensors import safe_open
+
+    from dc2kit.train.ship import ship_weights
+
+    run = tmp_path / "run.safetensors"
+    Trainer(TrainConfig(steps=2, **SMALL), run).train()
+    shipped = tmp_path / "dc2_mobile.safetensors"
+    card = ship_weights(run, shipped)
+    with safe_open(str(shipped), framework="pt") as handle:
+        assert not [k for k in handle.keys() if k.startswith("train.")]  # noqa: SIM118
+    assert shipped.stat().st_size < run.stat().st_size
+    text = card.read_text()
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() in text
+    assert "2 steps" in text and json.loads(read_dc2_metadata(shipped)["training"])["step"] == 2
+    torch.testing.assert_close(
+        load_dc2(shipped).state_dict(), load_dc2(run).state_dict(), rtol=0, atol=0
+    )

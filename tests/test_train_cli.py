@@ -1,0 +1,131 @@
+"""`dc2kit train`, `evaluate` and `inspect` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from dc2kit.cli import main
+
+CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "captures"
+HEIC = CAPTURES / "iphone13pro_portrait.heic"
+
+
+def _json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_twenty_steps_lowers_the_loss(tmp_path, capsys):
+    out = tmp_path / "run.safetensors"
+    argv = [
+        "train",
+        "--steps",
+        "20",
+        "--crop",
+        "64",
+        "--batch",
+        "2",
+        "--warmup",
+        "5",
+        "--threads",
+        "1",
+        "--validate-every",
+        "10",
+        "--validation-batches",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    assert main(argv) == 0
+    result = _json(capsys)
+    assert result["steps"] == 20 and out.exists()
+    first, last = result["validation"][0]["validation_psnr"], result["validation"][-1]
+    assert last["validation_psnr"] > first
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--steps", "0"],
+        ["--steps", "5", "--batch", "0"],
+        ["--steps", "5", "--crop", "1000"],
+        ["--steps", "5", "--crop", "60"],
+    ],
+)
+def test_bad_training_options_are_one_line_and_write_nothing(tmp_path, capsys, extra):
+    out = tmp_path / "x.safetensors"
+    assert main(["train", *extra, "--out", str(out)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("dc2kit: error:") and "\n" not in error
+    assert not out.exists()
+
+
+def test_a_corrupt_resume_file_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    out = tmp_path / "x.safetensors"
+    assert main(["train", "--steps", "5", "--resume", str(bad), "--out", str(out)]) == 1
+    assert "bad.safetensors" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_evaluate_writes_a_report_labelled_random(tmp_path, capsys):
+    report = tmp_path / "quality"
+    argv = [
+        "evaluate",
+        "--random-weights",
+        "--scenes",
+        "2",
+        "--crop",
+        "32",
+        "--report",
+        str(report),
+        "--json",
+    ]
+    assert main(argv) == 0
+    result = _json(capsys)
+    assert set(result["results"]) == {
+        "refocus_near_far",
+        "refocus_far_near",
+        "all_in_focus",
+        "shallow",
+    }
+    text = (report / "REPORT.md").read_text()
+    assert "RANDOM" in text and "| all-in-focus | classical renderer on W |" in text
+    assert Image.open(report / "examples.png").size[0] > 0
+
+
+@pytest.mark.skipif(not HEIC.exists(), reason="needs ../shared/data/captures")
+def test_inspect_writes_its_panel_on_a_real_capture(tmp_path, capsys):
+    panel = tmp_path / "panel.png"
+    argv = [
+        "inspect",
+        str(HEIC),
+        "--focus",
+        "2000,1500",
+        "--blur-strength",
+        "8",
+        "--w-focus-disparity",
+        "2",
+        "--w-blur-strength",
+        "4",
+        "--max-side",
+        "256",
+        "--random-weights",
+        "--out",
+        str(panel),
+        "--json",
+    ]
+    assert main(argv) == 0
+    result = _json(capsys)
+    assert "RANDOM" in result["weights"]["label"]
+    assert [row["factor"] for row in result["scales"]] == [8, 4, 2, 1]
+    for row in result["scales"]:
+        assert 0 <= row["uw_weight_mean"] <= 1
+        assert row["uw_weight_where_w_blurred"] is not None  # W was given its own blur
+    with Image.open(panel) as image:
+        assert image.size[0] > 500
