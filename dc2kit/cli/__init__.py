@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from dc2kit import __version__
-from dc2kit.cli import bench, capture, export, info, render
+from dc2kit.cli import bench, capture, export, info, inspect, render, train
 from dc2kit.cli.common import VERBOSE_HELP, ArgumentParser, UsageError, one_line
 from dc2kit.errors import Dc2kitError
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (info, capture, render, export, bench)
+COMMAND_MODULES: tuple[ModuleType, ...] = (info, capture, render, inspect, export, bench, train)
 ISSUES_HINT = "please report it with the command line (rerun with --verbose for the traceback)"
 EXIT_REFUSED, EXIT_BUG, EXIT_INTERRUPTED = 1, 2, 130  # a refused command line is exit 1 too
 
