@@ -23,6 +23,7 @@ from dc2kit.convert.errors import (
 from dc2kit.convert.mil_executor import SUPPORTED_OPS, execute, load_program
 from dc2kit.convert.mil_ops import KERNELS
 from dc2kit.convert.wrap import ExportWrapper
+from dc2kit.metrics import psnr
 from dc2kit.model import DC2Net, preset_config
 from dc2kit.model.kernel_predict import IMPLEMENTATIONS, KernelPredict
 
@@ -43,11 +44,6 @@ def _weights(*shape: int, seed: int = 1) -> np.ndarray:
 
 def _via_torch(fn: Callable[..., torch.Tensor]) -> Callable[..., np.ndarray]:
     return lambda *arrays: fn(*(torch.from_numpy(a) for a in arrays)).numpy()
-
-
-def psnr(out: np.ndarray, ref: np.ndarray) -> float:
-    rms = np.sqrt(np.mean((out.astype(np.float64) - ref) ** 2))
-    return float(20 * np.log10((np.abs(ref).max() + 1e-5) / (rms + 1e-10)))
 
 
 @dataclass(frozen=True)
@@ -491,7 +487,7 @@ def test_saved_program_with_weights_runs_after_loading(tmp_path, precision):
         F.conv2d(x, torch.from_numpy(weight), torch.from_numpy(bias), padding=1), 0.1
     )
     expected = F.conv_transpose2d(features, torch.from_numpy(up), stride=2, padding=1).numpy()
-    assert psnr(out, expected) > (100 if precision == ct.precision.FLOAT32 else 50)
+    assert psnr(expected, out) > (100 if precision == ct.precision.FLOAT32 else 50)
 
 
 class _Preprocessed(nn.Module):
@@ -701,12 +697,12 @@ def dc2_conversion():
 def test_dc2net_fp32_program_matches_pytorch(dc2_conversion):
     reference, inputs, models = dc2_conversion
     (out,) = execute(models[ct.precision.FLOAT32], inputs).outputs.values()
-    assert psnr(out, reference) >= 80
+    assert psnr(reference, out) >= 80
 
 
 def test_dc2net_fp16_program_in_fp16_matches_pytorch(dc2_conversion):
     reference, inputs, models = dc2_conversion
     result = execute(models[ct.precision.FLOAT16], inputs, fp16=True)
     (out,) = result.outputs.values()
-    assert psnr(out, reference) >= 45
+    assert psnr(reference, out) >= 45
     assert max(result.max_abs_per_op.values()) < 65504

@@ -94,4 +94,20 @@ def run_suite(
                 threads=micro["threads"],
             ),
         )
+    training = suite.get("training")
+    if training:
+        from dc2kit.bench.training import measure_training
+
+        for threads in training["threads"]:
+            progress(f"training {training['preset']} crop {training['crop']}, {threads} threads")
+            save(
+                "training.jsonl",
+                measure_training(
+                    training["preset"],
+                    training["crop"],
+                    training["batch"],
+                    threads,
+                    training["steps"],
+                ),
+            )
     return written

@@ -21,6 +21,7 @@ import torch
 from dc2kit.convert.errors import ParityError
 from dc2kit.convert.targets import GATES_DB
 from dc2kit.convert.wrap import INPUT_NAMES
+from dc2kit.metrics import psnr
 from dc2kit.model import DC2Config
 from dc2kit.model.synthetic import synthetic_scene
 
@@ -28,14 +29,6 @@ MAX_RANDOM_BLUR_PX = 8.0
 
 Arrays = dict[str, np.ndarray]
 Runner = Callable[[Arrays], Mapping[str, np.ndarray]]
-
-
-def psnr(reference: np.ndarray, output: np.ndarray) -> float:
-    """Peak signal-to-noise ratio of `output` against `reference`, in dB."""
-    reference = np.asarray(reference, np.float64)
-    error = np.asarray(output, np.float64) - reference
-    rms = float(np.sqrt(np.mean(error**2)))
-    return float(20.0 * np.log10((np.abs(reference).max() + 1e-5) / (rms + 1e-10)))
 
 
 def max_abs_error(reference: np.ndarray, output: np.ndarray) -> float:

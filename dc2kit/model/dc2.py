@@ -279,10 +279,10 @@ def save_dc2(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
+        save_file(tensors, tmp, metadata=header)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        save_file(tensors, tmp, metadata=header)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a user expects
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
