@@ -200,3 +200,13 @@ def test_bad_shapes_raise_typed_error(image_shape, kernel_shape):
 def test_unknown_formulation_raises_typed_error():
     with pytest.raises(InputShapeError, match="unknown kernel-prediction formulation"):
         kernel_predict(torch.zeros(1, 3, 4, 4), torch.zeros(1, 9, 4, 4), "fft")
+
+
+def test_under_bf16_autocast_the_op_sums_its_taps_in_fp32():
+    generator = torch.Generator().manual_seed(3)
+    image = torch.randn(1, 3, 12, 10, generator=generator).bfloat16()
+    kernels = torch.randn(1, 25, 12, 10, generator=generator).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = kernel_predict(image, kernels)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, kernel_predict(image.float(), kernels.float()))

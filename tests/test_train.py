@@ -16,6 +16,7 @@ from dc2kit.train.trainer import (
     Trainer,
     learning_rate_at,
     multiscale_loss,
+    native_bf16,
 )
 
 SMALL = {"crop": 32, "batch": 2, "warmup_steps": 2, "validation_batches": 1, "threads": 1}
@@ -72,6 +73,7 @@ def test_schedule_warms_up_then_decays():
         ({"batch": 0}, "batch must be"),
         ({"crop": 1024}, "crop must be"),
         ({"crop": 60}, "crop must be"),
+        ({"precision": "fp16"}, "precision must be"),
         ({"device": "cuda"}, "cuda" if not torch.cuda.is_available() else "skip"),
     ],
 )
@@ -144,3 +146,17 @@ def test_shipping_strips_the_optimizer_and_writes_a_card_from_the_facts(tmp_path
     torch.testing.assert_close(
         load_dc2(shipped).state_dict(), load_dc2(run).state_dict(), rtol=0, atol=0
     )
+
+
+@pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="this CPU has no native bf16")
+def test_bf16_autocast_trains_like_fp32_and_says_so(tmp_path):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        config = TrainConfig(steps=3, validate_every=100, precision=precision, **SMALL)
+        trainer = Trainer(config, tmp_path / f"{precision}.safetensors")
+        state = trainer.train()
+        facts = json.loads(read_dc2_metadata(tmp_path / f"{precision}.safetensors")["training"])
+        runs[precision] = (state.last_loss, facts["precision"])
+    assert runs["fp32"][1] == "fp32" and runs["bf16"][1] == "bf16 autocast"
+    assert runs["bf16"][0] == pytest.approx(runs["fp32"][0], rel=0.03)
+    assert runs["bf16"][0] != runs["fp32"][0]  # the convolutions really ran in bf16

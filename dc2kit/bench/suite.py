@@ -3,6 +3,7 @@ phone estimates, appended as JSON lines to a results folder the report is genera
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Callable
@@ -98,8 +99,11 @@ def run_suite(
     if training:
         from dc2kit.bench.training import measure_training
 
-        for threads in training["threads"]:
-            progress(f"training {training['preset']} crop {training['crop']}, {threads} threads")
+        for threads, precision in itertools.product(training["threads"], training["precisions"]):
+            progress(
+                f"training {training['preset']} crop {training['crop']}, {threads} threads, "
+                f"{precision}"
+            )
             save(
                 "training.jsonl",
                 measure_training(
@@ -108,6 +112,7 @@ def run_suite(
                     training["batch"],
                     threads,
                     training["steps"],
+                    precision,
                 ),
             )
     return written

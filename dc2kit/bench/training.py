@@ -15,7 +15,7 @@ import torch
 from dc2kit.bench.results import Measurement, Timings, load_average, load_provenance, provenance
 from dc2kit.model import DC2Net, preset_config
 from dc2kit.train.data import SyntheticDualCamera
-from dc2kit.train.trainer import multiscale_loss
+from dc2kit.train.trainer import autocast_dtype, multiscale_loss
 
 WARMUP_STEPS = 2
 
@@ -36,10 +36,17 @@ def _timings(seconds: list[float]) -> Timings:
 
 
 def measure_training(
-    preset: str = "mobile", crop: int = 128, batch: int = 8, threads: int = 2, steps: int = 8
+    preset: str = "mobile",
+    crop: int = 128,
+    batch: int = 8,
+    threads: int = 2,
+    steps: int = 8,
+    precision: str = "fp32",
 ) -> list[Measurement]:
-    """Two measurements: `train-step` (network) and `train-data` (data engine), samples/s."""
+    """Two measurements: `train-step` (network, at `precision` as the trainer runs it) and
+    `train-data` (data engine), samples/s."""
     torch.set_num_threads(threads)
+    autocast = autocast_dtype(precision, torch.device("cpu"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = DC2Net(preset_config(preset, crop, crop)).train()
@@ -51,7 +58,9 @@ def measure_training(
         started = time.perf_counter()
         sample = data.batch(index, batch)
         generated = time.perf_counter()
-        loss = multiscale_loss(model(*sample.inputs()), sample.target)
+        with torch.autocast("cpu", autocast, enabled=autocast is not None):
+            output = model(*sample.inputs())
+        loss = multiscale_loss(output, sample.target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -60,7 +69,13 @@ def measure_training(
             data_seconds.append(generated - started)
             step_seconds.append(finished - generated)
     facts = provenance(threads) | load_provenance(start_load, load_average())
-    config = {"preset": preset, "crop": crop, "batch": batch, "threads": threads}
+    config = {
+        "preset": preset,
+        "crop": crop,
+        "batch": batch,
+        "threads": threads,
+        "precision": "bf16" if autocast is torch.bfloat16 else "fp32",
+    }
     results = []
     for runtime, seconds in (("train-step", step_seconds), ("train-data", data_seconds)):
         timings = _timings(seconds)

@@ -43,6 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         images=args.images,
         init_drbnet=args.init_drbnet,
+        precision=args.precision,
     )
     started = time.perf_counter()
     trainer = Trainer(config, args.out, resume=args.resume)
@@ -169,6 +170,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--checkpoint-every", type=int_range(1, 1_000_000), default=250)
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     train.add_argument("--threads", type=int_range(1, 256), default=2, help="CPU threads")
+    train.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="bf16 autocast of the forward pass; auto: where the hardware has native bf16",
+    )
     train.add_argument("--images", help="a folder of your own photos to texture scenes with")
     train.add_argument("--init-drbnet", help="start both refiners from a published DRBNet .pth")
     train.add_argument("--resume", help="continue from a training checkpoint of this run")

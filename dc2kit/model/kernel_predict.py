@@ -207,6 +207,9 @@ def _backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, Tensor | None, N
 
 
 _kernel_predict_op.register_autograd(_backward, setup_context=_setup_context)
+# Under bf16 autocast (training) the op sums its k² taps in fp32, not in bf16's 8-bit mantissa.
+for _device in ("cpu", "cuda"):
+    torch.library.register_autocast("dc2kit::kernel_predict", _device, torch.float32)
 
 
 class KernelPredict(nn.Module):

@@ -5,11 +5,15 @@ at a random position of a virtual full frame for its radial mask. Per sample:
 
 - **W**: the scene through a shallow depth of field (blur radius up to 1–8 px across the
   scene's disparity range), with light sensor noise.
-- **UW**: the same scene with a 5–20× deeper depth of field, at lower resolution (down by
-  1.5–2.5× and up again), another white balance (±12 % per channel) and exposure (0.8–1.25×),
-  stronger noise, a residual misalignment of up to 1 px, and (60 % of samples) the strips that
-  parallax hides from UW beside nearer objects filled with W, as the render pipeline fills
-  invalid alignment.
+- **UW**: the same scene with a 5–20× deeper depth of field, another white balance (±12 % per
+  channel) and exposure (0.8–1.25×), stronger noise, a residual misalignment of up to 0.5 px
+  resampled bilinearly (as the alignment warp resamples it), and (60 % of samples) the strips
+  that parallax hides from UW beside nearer objects filled with W, as the render pipeline fills
+  invalid alignment. UW keeps W's resolution: DC² runs at about 1024×768, well below the ~2200 px
+  that UW's crop of W's field of view holds on a 12 MP phone capture, so at the model's input
+  size UW's handicaps are noise, colour and alignment, not pixels. (v1 of this engine also
+  halved UW's resolution and misaligned it by 1 px: its UW was worse than blurred W even where
+  W's blur radius was ≥ 3 px, so no model could use it.)
 - **Target**: the scene at a target focus and blur strength (2–14 px across the range), per task:
   `refocus_near_far` / `refocus_far_near` (target focus on the far background / a near shape,
   W focused on the other), `all_in_focus` (target blur 0), `shallow` (sharp W, blurred target),
@@ -42,6 +46,8 @@ STREAMS = {"train": 0, "validation": 1, "evaluation": 2}
 FULL_FRAME = (768, 1024)  # the virtual full frame (H, W) that crops are placed in
 W_BLUR_RANGE = (1.0, 8.0)  # W's blur radius across the scene's disparity range, px
 TARGET_BLUR_RANGE = (2.0, 14.0)
+UW_MISALIGNMENT = 0.5  # px, the residual after alignment
+UW_NOISE = (0.004, 0.012)  # σ of UW's sensor noise in display space (W: ≤ 0.006)
 MARGIN = 16  # canvas margin: more than the largest blur radius
 
 
@@ -196,20 +202,16 @@ class SyntheticDualCamera:
         return focus_w, focus_t, strength_w, strength_t
 
     def _ultra_wide(self, g: torch.Generator, sharp: Tensor, strength_w: Tensor) -> Tensor:
-        """UW from the sharp scene: a deep depth of field, lower resolution, misalignment, white
-        balance, exposure and noise (display space).
+        """UW from the sharp scene: a deep depth of field, misalignment, white balance, exposure
+        and noise (display space).
 
-        Its blur radii are 5–20 % of W's (at most 1.6 px): so small beside the resolution loss
-        that one disk per image, at the scene's mean radius, stands in for the depth-dependent
-        blur.
+        Its blur radii are 5–20 % of W's (at most 1.6 px): so small beside the warp's resampling
+        that one disk per image stands in for the depth-dependent blur.
         """
         size, canvas = sharp.shape[0], self.canvas
         radius = W_BLUR_RANGE[1] * (strength_w > 0) * (0.05 + 0.15 * torch.rand(size, generator=g))
         linear = disk_blur(sharp, radius / 2)
-        factor = float(1.5 + torch.rand(1, generator=g))
-        small = F.interpolate(linear, scale_factor=1 / factor, mode="bilinear", antialias=True)
-        linear = F.interpolate(small, size=(canvas, canvas), mode="bilinear", align_corners=False)
-        shift = (torch.rand(size, 2, generator=g) * 2 - 1) * (2 / canvas)  # ≤ 1 px
+        shift = (torch.rand(size, 2, generator=g) * 2 - 1) * (2 * UW_MISALIGNMENT / canvas)
         theta = torch.zeros(size, 2, 3)
         theta[:, 0, 0] = theta[:, 1, 1] = 1
         theta[:, :, 2] = shift
@@ -220,7 +222,7 @@ class SyntheticDualCamera:
         gains = 0.88 + 0.24 * torch.rand(size, 3, 1, 1, generator=g)
         exposure = 0.8 + 0.45 * torch.rand(size, 1, 1, 1, generator=g)
         display = _to_display(linear * gains * exposure)
-        sigma = 0.004 + 0.026 * torch.rand(size, 1, 1, 1, generator=g)
+        sigma = UW_NOISE[0] + (UW_NOISE[1] - UW_NOISE[0]) * torch.rand(size, 1, 1, 1, generator=g)
         return (display + sigma * torch.randn(display.shape, generator=g)).clamp(0, 1)
 
     def _fill_occlusions(

@@ -29,8 +29,9 @@ from dc2kit.train.data import Batch, SyntheticDualCamera, load_photos
 from dc2kit.train.errors import TrainError
 from dc2kit.train.optimizer_state import adam_state_tensors, load_adam_state
 
+PRECISIONS = ("auto", "bf16", "fp32")
 SCALE_LOSS_WEIGHT = 0.5  # each scale's fused output, beside the final image's weight 1
-DATA_VERSION = "dc2kit-synthetic-v1"
+DATA_VERSION = "dc2kit-synthetic-v2"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class TrainConfig:
     threads: int = 2
     images: str | None = None
     init_drbnet: str | None = None
+    precision: str = "auto"  # "auto", "bf16" or "fp32": see `autocast_dtype`
 
     def __post_init__(self) -> None:
         checks = (
@@ -63,6 +65,10 @@ class TrainConfig:
             (self.threads >= 1, f"threads must be ≥ 1, got {self.threads}"),
             (self.validate_every >= 1, "validate-every must be ≥ 1"),
             (self.checkpoint_every >= 1, "checkpoint-every must be ≥ 1"),
+            (
+                self.precision in PRECISIONS,
+                f"precision must be one of {PRECISIONS}, got {self.precision!r}",
+            ),
         )
         for ok, message in checks:
             if not ok:
@@ -116,6 +122,28 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` runs bf16 convolutions natively (CUDA, or a CPU with AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the forward pass, None for plain fp32.
+
+    bf16 autocast runs the convolutions (most of a step) in bf16 with fp32 weights, gradients
+    and Adam state; the kernel-prediction op and the loss stay fp32. `auto` takes it where the
+    hardware has native bf16 (about 1.7× a step on this project's Xeon), since emulated bf16 is
+    slower than fp32.
+    """
+    if precision == "bf16" and not native_bf16(device):
+        raise TrainError(f"--precision bf16: {device.type} here has no native bf16; use fp32")
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+        return torch.bfloat16
+    return None
+
+
 def _to(batch: Batch, device: torch.device) -> tuple[tuple[Tensor, ...], Tensor]:
     return tuple(t.to(device) for t in batch.inputs()), batch.target.to(device)
 
@@ -129,6 +157,7 @@ class Trainer:
         if not self.out.parent.is_dir():
             raise TrainError(f"{self.out}: the output folder does not exist")
         self.device = _resolve_device(config.device)
+        self.autocast = autocast_dtype(config.precision, self.device)
         if self.device.type == "cpu":
             torch.set_num_threads(config.threads)
         with torch.random.fork_rng(devices=[]):
@@ -179,6 +208,7 @@ class Trainer:
             "wall_seconds": round(self.state.wall_seconds, 1),
             "train_config": asdict(self.config),
             "data_generator": DATA_VERSION,
+            "precision": "bf16 autocast" if self.autocast is torch.bfloat16 else "fp32",
             "validation": self.state.validation,
             "last_loss": self.state.last_loss,
             "hardware": {
@@ -239,7 +269,9 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = rate
             inputs, target = _to(batch, self.device)
-            loss = multiscale_loss(self.model(*inputs), target)
+            with torch.autocast(self.device.type, self.autocast, enabled=self.autocast is not None):
+                output = self.model(*inputs)
+            loss = multiscale_loss(output, target)
             if not torch.isfinite(loss):
                 kept = f"; the last good checkpoint {self.out} is kept" if self.out.exists() else ""
                 raise TrainError(f"the training loss became {loss.item()} at step {step}{kept}")
