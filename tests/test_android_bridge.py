@@ -415,9 +415,9 @@ def test_dynamic_depth_items_in_other_formats_are_refused(tmp_path, image_format
         ),
         (lambda t: t.replace(">RangeInverse<", ">RangeCubic<"), UnsupportedCaptureError, "Format"),
         (
-            lambda t: t.replace(">Depth</DepthMap", ">Segmentation</DepthMap"),
+            lambda t: re.sub(r"<Camera:DepthMap.*</Camera:DepthMap>", "", t),
             NoDepthError,
-            "DepthMap",
+            "no Camera:DepthMap",
         ),
         (lambda t: t.replace(">Meters<", ">Furlongs<"), CaptureError, "Units"),
         (
@@ -730,3 +730,55 @@ def test_arcore_bad_inputs(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.raises(CaptureError, match="cannot decode"):
         read_arcore_depth(tmp_path / "broken.png", smooth_image(30, 40))
+
+
+# --- Dynamic Depth item semantics (Pixel portraits) -------------------------------------
+
+# A Pixel-like portrait, scaled down: RangeLinear 0.3–8.0, fx 1812.5 at 3264×2448.
+PIXEL_SIZE = (3264, 2448)
+PIXEL_INTRINSICS = Intrinsics(1812.5, 1812.5, 1632.0, 1224.0, *PIXEL_SIZE)
+
+
+def pixel_portrait(path: Path, **options) -> Path:
+    write_dynamic_depth(
+        path,
+        IMAGE,
+        DEPTH,
+        format="RangeLinear",
+        near=0.3,
+        far=8.0,
+        units="None",
+        intrinsics=PIXEL_INTRINSICS,
+        **options,
+    )
+    return path
+
+
+def test_segmentation_labelled_depth_map_is_read_as_depth(tmp_path):
+    labelled = pixel_portrait(tmp_path / "pixel.jpg", item_semantic="Segmentation")
+    assert b"ItemSemantic>Segmentation<" in labelled.read_bytes()
+    record = read_android_capture(labelled)
+    reference = read_dynamic_depth(pixel_portrait(tmp_path / "depth.jpg"))
+    np.testing.assert_array_equal(record.depth, reference.depth)
+    assert np.abs(record.depth - DEPTH).max() <= 0.5 / 255 * (8.0 - 0.3) + 1e-5
+    assert record.units is DepthUnits.RELATIVE
+    assert record.intrinsics == PIXEL_INTRINSICS
+    assert record.extras["depth_item_semantic"] == "Segmentation"
+    assert reference.extras["depth_item_semantic"] == "Depth"
+    assert record.notes == ['depth map labelled ItemSemantic="Segmentation", read as depth']
+    assert reference.notes == []
+
+
+def test_dynamic_depth_without_a_depth_item_is_no_depth(tmp_path):
+    path = pixel_portrait(tmp_path / "none.jpg", item_semantic="Segmentation")
+    rewrite_xmp(path, lambda text: re.sub(r"<Camera:DepthMap.*</Camera:DepthMap>", "", text))
+    with pytest.raises(NoDepthError, match=r"none\.jpg: .*no Camera:DepthMap"):
+        read_android_capture(path)
+    with pytest.raises(NoDepthError, match="no Camera:DepthMap"):
+        read_dynamic_depth(path)
+
+
+def test_writer_refuses_an_unknown_item_semantic(tmp_path):
+    with pytest.raises(ValueError, match="item_semantic"):
+        pixel_portrait(tmp_path / "bad.jpg", item_semantic="Mask")
+    assert not (tmp_path / "bad.jpg").exists()

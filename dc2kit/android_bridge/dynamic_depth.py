@@ -54,6 +54,7 @@ DEVICE_NS = NAMESPACES["Device"]
 DEPTH_URI = "android/depthmap"
 CONFIDENCE_URI = "android/confidencemap"
 ORIGINAL_URI = "android/original_image"
+ITEM_SEMANTICS = ("Depth", "Segmentation")  # DepthMap:ItemSemantic values the spec defines
 MAX_COUNT_DIGITS = 15  # far beyond any file dc2kit accepts; keeps int() cheap and total
 UNITS = {
     "Meters": (DepthUnits.METERS, Accuracy.ABSOLUTE),
@@ -94,6 +95,12 @@ def parse_dynamic_depth(data: bytes, path: str | Path, jpeg: JpegXmp) -> Capture
     depth = decode_range(normalised_codes(depth_image, path, "depth map"), depth_format, near, far)
     image = primary_rgb(data, jpeg.primary_end, path)
     extras: dict[str, object] = {"depth_format": depth_format, "near": near, "far": far}
+    semantic = extras["depth_item_semantic"] = depth_map.get("ItemSemantic", "Depth")
+    notes = (
+        []
+        if semantic == "Depth"
+        else [f'depth map labelled ItemSemantic="{semantic}", read as depth']
+    )
     if ORIGINAL_URI in payloads:
         what = "original image"
         original = embedded_image(payloads[ORIGINAL_URI], MAX_IMAGE_PIXELS, len(data), path, what)
@@ -109,6 +116,7 @@ def parse_dynamic_depth(data: bytes, path: str | Path, jpeg: JpegXmp) -> Capture
         confidence=_confidence(depth_map, payloads, depth.shape, len(data), path),
         intrinsics=_intrinsics(imaging_model, path),
         extras=extras,
+        notes=notes,
     )
 
 
@@ -180,18 +188,24 @@ def _payload(payloads: dict[str, bytes], uri: str | None, path: str | Path) -> b
 
 
 def _depth_camera(root: Element, path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
-    """DepthMap and ImagingModel values of the first camera holding a depth (not mask) map."""
-    cameras = list(root.iter(f"{{{DEVICE_NS}}}Camera")) or [root]
-    for camera in cameras:
+    """DepthMap and ImagingModel values of the camera whose depth map is read.
+
+    A map labelled `ItemSemantic="Depth"` is preferred; otherwise the first one with another
+    label is taken, since the spec allows `Segmentation` and real Pixel portraits label their
+    only depth map so (the caller records the label). Only a file with no DepthMap is refused.
+    """
+    found = []
+    for camera in list(root.iter(f"{{{DEVICE_NS}}}Camera")) or [root]:
         for element in camera.iter(f"{{{NAMESPACES['Camera']}}}DepthMap"):
-            depth_map = namespace_values(element, NAMESPACES["DepthMap"])
-            if depth_map.get("ItemSemantic", "Depth") == "Depth":
-                model = camera.find(f".//{{{NAMESPACES['Camera']}}}ImagingModel")
-                imaging = (
-                    {} if model is None else namespace_values(model, NAMESPACES["ImagingModel"])
-                )
-                return depth_map, imaging
-    raise NoDepthError(path, "Dynamic Depth file has no Camera:DepthMap with depth")
+            found.append((namespace_values(element, NAMESPACES["DepthMap"]), camera))
+    if not found:
+        raise NoDepthError(path, "Dynamic Depth file has no Camera:DepthMap")
+    depth_map, camera = next(
+        (entry for entry in found if entry[0].get("ItemSemantic", "Depth") == "Depth"), found[0]
+    )
+    model = camera.find(f".//{{{NAMESPACES['Camera']}}}ImagingModel")
+    imaging = {} if model is None else namespace_values(model, NAMESPACES["ImagingModel"])
+    return depth_map, imaging
 
 
 def _units(depth_map: dict[str, str], path: str | Path) -> tuple[DepthUnits, Accuracy]:
@@ -256,12 +270,14 @@ def write_dynamic_depth(
     intrinsics: Intrinsics | None = None,
     original_image: np.ndarray | None = None,
     extended_xmp: bool = False,
+    item_semantic: str = "Depth",
 ) -> None:
     """Write a Dynamic Depth JPEG (depth as PNG, optional confidence PNG and original JPEG).
 
     `near`/`far` default to the depth's extremes (so constant depth needs them given); depth
     outside them is clamped. Invalid arguments (NaN depth, wrong shapes or dtypes, unknown
-    format) raise ValueError naming `path`, before anything is written.
+    format) raise ValueError naming `path`, before anything is written. `item_semantic` labels
+    the depth map (`Segmentation` as real Pixel portraits label theirs).
     """
     _check_rgb(path, image, "image")
     near, far = _checked_range(path, depth, format, near, far)
@@ -272,7 +288,10 @@ def write_dynamic_depth(
     depth_png = png_bytes(quantise(encode_range(depth, format, near, far), bit_depth))
     items = [("image/jpeg", "Primary", b"", ""), ("image/png", "Depth", depth_png, DEPTH_URI)]
     depth_map = {"Format": format, "Near": repr(near), "Far": repr(far), "Units": units}
-    depth_map |= {"MeasureType": "OpticalAxis", "ItemSemantic": "Depth", "DepthURI": DEPTH_URI}
+    if item_semantic not in ITEM_SEMANTICS:
+        raise _invalid(path, f"item_semantic {item_semantic!r} is not one of {ITEM_SEMANTICS}")
+    depth_map |= {"MeasureType": "OpticalAxis", "ItemSemantic": item_semantic}
+    depth_map["DepthURI"] = DEPTH_URI
     if confidence is not None:
         confidence_png = _confidence_png(path, confidence, depth)
         items.append(("image/png", "Confidence", confidence_png, CONFIDENCE_URI))

@@ -71,6 +71,8 @@ class CaptureRecord:
     f_number: float | None = None
     pixel_pitch_mm: float | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    orientation: int = 1  # the EXIF orientation applied: pixels and intrinsics are as displayed
+    notes: list[str] = field(default_factory=list)  # what the reader assumed or fell back on
 
     @property
     def image_size(self) -> tuple[int, int]:
