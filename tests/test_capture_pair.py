@@ -13,7 +13,7 @@ from PIL import Image
 from dc2kit.capture.decoders import PNG_ONLY, decode_image
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.pair import read_pair
+from dc2kit.capture.pair import PairCalibration, read_pair
 from dc2kit.capture.record import Accuracy, DepthKind, DepthUnits
 
 
@@ -68,8 +68,7 @@ def test_sixteen_bit_png_in_millimetres_with_holes(tmp_path, image_path):
         kind=DepthKind.DEPTH,
         units=DepthUnits.METERS,
         accuracy="absolute",
-        scale=0.001,
-        missing_value=0,
+        calibration=PairCalibration(scale=0.001, missing_value=0),
     )
     assert np.isnan(record.depth[0, 0])
     assert np.isnan(record.depth).sum() == 1

@@ -187,7 +187,7 @@ def prepare_render(
     if (f_number is None) == (blur_strength is None):
         raise CaptureError(record.path, "give exactly one of an f-number or a blur strength")
     image, note = sharp_image(record)
-    notes = [note] if note else []
+    notes = [*record.notes, *([note] if note else [])]
     size = render_size(*record.image_size, max_side)
     native = record.disparity()
     focus = _resolve_focus(record, native, focus_point, focus_disparity, "focus")

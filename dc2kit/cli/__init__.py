@@ -17,11 +17,20 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from dc2kit import __version__
-from dc2kit.cli import bench, capture, export, info, inspect, render, train
+from dc2kit.cli import bench, capture, export, info, inspect, render, samples, train
 from dc2kit.cli.common import VERBOSE_HELP, ArgumentParser, UsageError, one_line
 from dc2kit.errors import Dc2kitError
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (info, capture, render, inspect, export, bench, train)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    info,
+    capture,
+    samples,
+    render,
+    inspect,
+    export,
+    bench,
+    train,
+)
 ISSUES_HINT = "please report it with the command line (rerun with --verbose for the traceback)"
 EXIT_REFUSED, EXIT_BUG, EXIT_INTERRUPTED = 1, 2, 130  # a refused command line is exit 1 too
 

@@ -4,34 +4,98 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dc2kit.cli.common import add_command, add_json, console, emit_json, image_size, output_file
+from dc2kit.cli.common import (
+    add_command,
+    add_json,
+    console,
+    emit_json,
+    finite_float,
+    float_range,
+    image_size,
+    output_file,
+)
+from dc2kit.errors import Dc2kitError
 
 if TYPE_CHECKING:
     from dc2kit.capture.record import CaptureRecord
+
+
+def capture_file(text: str) -> Path:
+    """An argparse type: a capture path, or `sample:<name>` for a shipped sample."""
+    from dc2kit.samples import SampleError, resolve_capture
+
+    try:
+        return resolve_capture(text)
+    except SampleError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def capture_arguments(parser: argparse.ArgumentParser) -> None:
     """The capture file and the flags that describe a separate depth map."""
     from dc2kit.capture.record import Accuracy, DepthKind, DepthUnits
 
-    parser.add_argument("file", help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, or image")
-    parser.add_argument("--depth", help="a separate depth/disparity map (PNG, 16-bit PNG, NPY)")
-    parser.add_argument("--depth-kind", choices=[k.value for k in DepthKind], default="disparity")
-    parser.add_argument("--depth-units", choices=[u.value for u in DepthUnits], default="relative")
-    parser.add_argument("--depth-accuracy", choices=[a.value for a in Accuracy], default="relative")
+    parser.add_argument(
+        "file",
+        type=capture_file,
+        help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, image, or sample:NAME",
+    )
+    pair = parser.add_argument_group("a separate depth map (image + --depth)")
+    pair.add_argument("--depth", help="a separate depth/disparity map (PNG, 16-bit PNG, NPY)")
+    pair.add_argument("--depth-kind", choices=[k.value for k in DepthKind], default="disparity")
+    pair.add_argument("--depth-units", choices=[u.value for u in DepthUnits], default="relative")
+    pair.add_argument("--depth-accuracy", choices=[a.value for a in Accuracy], default="relative")
+    pair.add_argument(
+        "--depth-scale",
+        type=finite_float,
+        default=1.0,
+        help="multiply stored values by this (e.g. 0.001 for millimetres as metres)",
+    )
+    pair.add_argument(
+        "--depth-missing", type=finite_float, help="stored value meaning no estimate (e.g. 0)"
+    )
+    pair.add_argument(
+        "--focal-length-px",
+        type=float_range(0, 1e6, low_open=True),
+        help="focal length in pixels of the (displayed) image",
+    )
+    pair.add_argument(
+        "--pixel-pitch-mm",
+        type=float_range(0, 1, low_open=True),
+        help="sensor pixel pitch in mm at the image's size (with --focal-length-px: --fnumber)",
+    )
+
+
+PAIR_ONLY = ("depth_scale", "depth_missing", "focal_length_px", "pixel_pitch_mm")
+
+
+class PairOptionError(Dc2kitError):
+    """A separate depth map's option given without a separate depth map."""
 
 
 def open_record(args: argparse.Namespace) -> CaptureRecord:
+    from dc2kit.capture.pair import PairCalibration
     from dc2kit.readers import open_capture
 
+    defaults = {"depth_scale": 1.0}
+    given = [name for name in PAIR_ONLY if getattr(args, name) != defaults.get(name)]
+    if args.depth is None and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise PairOptionError(f"{flags}: used with --depth only")
     return open_capture(
         args.file,
         depth=args.depth,
         kind=args.depth_kind,
         units=args.depth_units,
         accuracy=args.depth_accuracy,
+        calibration=PairCalibration(
+            scale=args.depth_scale,
+            missing_value=args.depth_missing,
+            focal_length_px=args.focal_length_px,
+            pixel_pitch_mm=args.pixel_pitch_mm,
+        ),
     )
 
 
@@ -48,6 +112,7 @@ def capture_summary(record: CaptureRecord) -> dict[str, Any]:
         "file": str(record.path),
         "format": record.source_format,
         "image": {"width": record.image_size[0], "height": record.image_size[1]},
+        "orientation": record.orientation,
         "depth": {
             "width": record.depth_size[0],
             "height": record.depth_size[1],
@@ -66,6 +131,7 @@ def capture_summary(record: CaptureRecord) -> dict[str, Any]:
         "original_image": "original_image" in record.extras,
         "extras": extras,
         "missing": record.missing(),
+        "notes": list(record.notes),
     }
 
 
@@ -76,7 +142,10 @@ def cmd_capture_info(args: argparse.Namespace) -> int:
         return 0
     depth = summary["depth"]
     console.print(f"[bold]{summary['file']}[/bold]: {summary['format']}", highlight=False)
-    console.print(f"  image {summary['image']['width']}x{summary['image']['height']}")
+    console.print(
+        f"  image {summary['image']['width']}x{summary['image']['height']} as displayed "
+        f"(EXIF orientation {summary['orientation']})"
+    )
     console.print(
         f"  {depth['kind']} {depth['width']}x{depth['height']} in {depth['units']} "
         f"({depth['accuracy']}), range {depth['min']:.4g} … {depth['max']:.4g}, "
@@ -104,6 +173,8 @@ def cmd_capture_info(args: argparse.Namespace) -> int:
     if summary["original_image"]:
         console.print("  embedded original (un-blurred) image: yes")
     console.print(f"  missing: {', '.join(summary['missing']) or 'nothing'}")
+    for note in summary["notes"]:
+        console.print(f"  note: {note}", highlight=False)
     return 0
 
 

@@ -1,0 +1,112 @@
+"""EXIF orientation (1–8): turn stored pixels, their depth and intrinsics into displayed ones.
+
+A JPEG's pixels are stored as the sensor read them; the EXIF `Orientation` tag says how a viewer
+turns them for display. Every phone depth format stores its depth in the same grid as the
+photo's stored pixels (Android's camera service gives the depth and confidence JPEGs of a
+Dynamic Depth file the photo's EXIF orientation, or rotates all three physically; Apple's
+AVDepthData carries no orientation of its own and follows the photo's), so one transform
+applies to both. HEIF is different: libheif already applies the container's `irot`/`imir` to
+each item it decodes, and the HEIF EXIF orientation is informational only.
+
+Transforms follow the EXIF definition (Pillow's `ImageOps.exif_transpose` is the reference
+in the tests): 2 mirror, 3 rotate 180°, 4 flip, 5 transpose, 6 rotate 90° clockwise,
+7 transverse, 8 rotate 90° counter-clockwise.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import ExifTags, Image
+
+from dc2kit.capture.decoders import JPEG_ONLY, decoder_guard
+from dc2kit.capture.record import CaptureRecord, Intrinsics
+
+UPRIGHT = 1
+SWAPS_AXES = frozenset({5, 6, 7, 8})  # displayed width is the stored height
+
+
+def _transpose(array: np.ndarray) -> np.ndarray:
+    return array.swapaxes(0, 1)
+
+
+# Stored array (rows, columns, ...) → displayed array, per EXIF orientation.
+DISPLAYED: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: _transpose,
+    6: lambda a: _transpose(a)[:, ::-1],
+    7: lambda a: _transpose(a)[::-1, ::-1],
+    8: lambda a: _transpose(a)[::-1],
+}
+
+
+def is_valid(orientation: object) -> bool:
+    return isinstance(orientation, int) and orientation in DISPLAYED
+
+
+def to_displayed(array: np.ndarray, orientation: int) -> np.ndarray:
+    """An H×W or H×W×C array turned from stored to displayed orientation (a contiguous copy)."""
+    return np.ascontiguousarray(DISPLAYED[orientation](array))
+
+
+def displayed_point(
+    x: float, y: float, width: int, height: int, orientation: int
+) -> tuple[float, float]:
+    """A continuous point (pixel edges at integers) of a stored width×height image, displayed."""
+    if orientation in SWAPS_AXES:
+        x, y, width, height = y, x, height, width
+    flip_x = orientation in (2, 3, 6, 7)
+    flip_y = orientation in (3, 4, 7, 8)
+    return (width - x if flip_x else x), (height - y if flip_y else y)
+
+
+def displayed_intrinsics(intrinsics: Intrinsics, orientation: int) -> Intrinsics:
+    """Pinhole intrinsics of the displayed image (focal lengths swap with the axes)."""
+    k = intrinsics
+    cx, cy = displayed_point(k.cx, k.cy, k.reference_width, k.reference_height, orientation)
+    if orientation in SWAPS_AXES:
+        return Intrinsics(k.fy, k.fx, cx, cy, k.reference_height, k.reference_width)
+    return Intrinsics(k.fx, k.fy, cx, cy, k.reference_width, k.reference_height)
+
+
+def jpeg_orientation(data: bytes, path: str | Path | None) -> int | None:
+    """The primary JPEG's EXIF Orientation as stored (None when absent); header read only."""
+    with decoder_guard(path, "EXIF"):
+        image = Image.open(io.BytesIO(data), formats=list(JPEG_ONLY))
+        value = image.getexif().get(ExifTags.Base.Orientation)
+    return None if value is None else int(value)
+
+
+def oriented(record: CaptureRecord, stored_orientation: int | None) -> CaptureRecord:
+    """The record in displayed orientation: photo, depth, confidence, original, intrinsics.
+
+    An Orientation outside 1–8 is not guessed at: the pixels stay as stored, and the record's
+    notes say so.
+    """
+    if stored_orientation is None or stored_orientation == UPRIGHT:
+        return record
+    if not is_valid(stored_orientation):
+        note = f"EXIF Orientation {stored_orientation} is not 1–8: pixels used as stored"
+        return replace(record, notes=[*record.notes, note])
+    turn = stored_orientation
+    extras = dict(record.extras)
+    if isinstance(extras.get("original_image"), np.ndarray):
+        extras["original_image"] = to_displayed(extras["original_image"], turn)
+    return replace(
+        record,
+        image=to_displayed(record.image, turn),
+        depth=to_displayed(record.depth, turn),
+        confidence=None if record.confidence is None else to_displayed(record.confidence, turn),
+        intrinsics=None
+        if record.intrinsics is None
+        else displayed_intrinsics(record.intrinsics, turn),
+        orientation=turn,
+        extras=extras,
+    )
