@@ -19,6 +19,7 @@ from dc2kit.cli.common import (
     finite_float,
     float_range,
     int_range,
+    model_size,
     output_file,
     parse_point,
 )
@@ -64,6 +65,7 @@ def _engine(args: argparse.Namespace, inputs: RenderInputs) -> tuple[Callable, d
             "--checkpoint": args.checkpoint,
             "--random-weights": args.random_weights,
             "--seed": args.seed is not None,
+            "--tile": args.tile is not None,
         }
         given = [flag for flag, value in model_only.items() if value]
         if given:
@@ -71,10 +73,12 @@ def _engine(args: argparse.Namespace, inputs: RenderInputs) -> tuple[Callable, d
         return classical_engine, {"notes": ()}
     from dc2kit.model.builder import build_dc2
     from dc2kit.readers import open_capture_image
+    from dc2kit.render.tiles import tile_size
 
     choice, _ = resolved_weights(args)
+    size = tile_size(inputs.image.shape[:2], args.tile, full_resolution=args.max_side == 0)
     uw = open_capture_image(args.uw) if args.uw else None
-    model, origin = build_dc2(None, inputs.image.shape[:2], weights=choice)
+    model, origin = build_dc2(None, size, weights=choice)
     engine = ModelEngine.around(model, inputs, uw)
     notes = (f"weights: {origin.label}", *engine.notes)
     return engine, {"weights": origin.to_dict(), "notes": notes}
@@ -182,6 +186,12 @@ def _render_arguments(parser: argparse.ArgumentParser, sweep: bool, engine: bool
     _w_defocus_arguments(parser)
     if engine:
         parser.add_argument("--engine", choices=("classical", "model"), default="classical")
+        parser.add_argument(
+            "--tile",
+            type=model_size,
+            help="model engine: run the network in overlapping WxH tiles (multiples of 8; "
+            "default 512x384 at --max-side 0, else none)",
+        )
     add_weights_arguments(parser, preset=False)
     parser.add_argument("--uw", help="ultra-wide photo to align onto W (model engine)")
     parser.add_argument(

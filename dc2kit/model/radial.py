@@ -15,13 +15,12 @@ def radial_mask(
 
     0 at the centre, 1 at the corner, normalised by the full frame's half diagonal. `crop` is
     (top, left, height, width): a crop or tile gets the slice of the full-frame mask, never a
-    mask recomputed for the crop.
+    mask recomputed for the crop; only the crop's pixels are computed (a tile of a 12 MP frame
+    costs the tile, not the frame).
     """
-    y = torch.arange(full_height, dtype=torch.float64).view(-1, 1)
-    x = torch.arange(full_width, dtype=torch.float64).view(1, -1)
+    top, left, height, width = crop if crop is not None else (0, 0, full_height, full_width)
+    y = torch.arange(top, min(top + height, full_height), dtype=torch.float64).view(-1, 1)
+    x = torch.arange(left, min(left + width, full_width), dtype=torch.float64).view(1, -1)
     half_h, half_w = full_height / 2, full_width / 2
     mask = torch.sqrt((y - half_h) ** 2 + (x - half_w) ** 2) / (half_h**2 + half_w**2) ** 0.5
-    if crop is not None:
-        top, left, height, width = crop
-        mask = mask[top : top + height, left : left + width]
     return mask.to(torch.float32)

@@ -1,8 +1,8 @@
 """Render and focus-sweep pipelines: capture record → render inputs → classical or DC² engine.
 
 The classical engine is the layered bokeh renderer (`render.bokeh`); the model engine runs a
-DC2Net checkpoint at the render size, with an ultra-wide photo aligned onto W when given and W
-itself standing in for UW otherwise (said in the notes).
+DC2Net checkpoint built at the render size or at a tile size (`render.tiles`), with an ultra-wide
+photo aligned onto W when given and W itself standing in for UW otherwise (said in the notes).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import torch
 
 from dc2kit.atomic import atomic_output
 from dc2kit.capture.align import align_uw_to_w
@@ -22,6 +21,7 @@ from dc2kit.capture.inputs import RenderInputs
 from dc2kit.errors import Dc2kitError
 from dc2kit.model import DC2Net
 from dc2kit.render.bokeh import render_defocus
+from dc2kit.render.tiles import TilePlan, render_tiles
 
 Engine = Literal["classical", "model"]
 SweepKind = Literal["focus", "aperture"]
@@ -33,7 +33,7 @@ class RenderError(Dc2kitError, RuntimeError):
 
 @dataclass
 class ModelEngine:
-    """A DC2Net at the render size and the UW image it sees (aligned UW, or W itself)."""
+    """A DC2Net at the render or tile size and the UW image it sees (aligned UW, or W itself)."""
 
     model: DC2Net
     uw: np.ndarray | None
@@ -41,9 +41,10 @@ class ModelEngine:
 
     @classmethod
     def around(cls, model: DC2Net, inputs: RenderInputs, uw_image: np.ndarray | None):
-        """The engine for `model`, built at the render size (`inputs.image`'s) by `build_dc2`."""
+        """The engine for `model`, built by `build_dc2` at `render.tiles.tile_size`."""
+        tiling = TilePlan(inputs.image.shape[:2], (model.config.height, model.config.width))
         if uw_image is None:
-            return cls(model, None, ("no UW image given: W stands in for UW",))
+            return cls(model, None, ("no UW image given: W stands in for UW", *tiling.note()))
         alignment = align_uw_to_w(inputs.image, uw_image)
         valid = alignment.valid[..., None]
         uw = np.where(valid, alignment.aligned_uw, inputs.image)
@@ -51,12 +52,10 @@ class ModelEngine:
             f"UW aligned onto W ({alignment.prealignment} pre-alignment, "
             f"{alignment.valid_fraction:.0%} valid; invalid pixels take W's colour)"
         )
-        return cls(model, uw, (note,))
+        return cls(model, uw, (note, *tiling.note()))
 
-    @torch.inference_mode()
     def __call__(self, inputs: RenderInputs) -> np.ndarray:
-        output = self.model(*inputs.model_tensors(self.uw)).image[0]
-        return ((output.permute(1, 2, 0).numpy() + 1.0) * 127.5).round().astype(np.uint8)
+        return render_tiles(self.model, inputs, self.uw)
 
 
 def classical_engine(inputs: RenderInputs) -> np.ndarray:
