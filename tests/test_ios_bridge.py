@@ -339,6 +339,11 @@ def test_portrait_jpeg_round_trip(tmp_path: Path) -> None:
         "simulated_aperture": 4.5,
         "native_format": "fdis",
         "stored_format": "L008",
+        "lens_sources": {
+            "focal_length_mm": "EXIF FocalLength",
+            "f_number": "EXIF FNumber",
+            "pixel_pitch_mm": "depthData:PixelSize",
+        },
     }
     assert read_iphone_capture(path).source_format == "iphone-jpeg"
     # Pillow, independently, sees a two-frame MPO whose second frame is the 8-bit map.

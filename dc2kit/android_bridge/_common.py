@@ -103,9 +103,10 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def jpeg_bytes(rgb: np.ndarray, quality: int = 95) -> bytes:
+def jpeg_bytes(rgb: np.ndarray, quality: int = 95, exif: Image.Exif | None = None) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    options = {} if exif is None else {"exif": exif}
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, **options)
     return buffer.getvalue()
 
 

@@ -13,6 +13,7 @@ from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
 import numpy as np
+from PIL import Image
 
 from dc2kit.android_bridge._common import (
     RANGE_FORMATS,
@@ -33,6 +34,7 @@ from dc2kit.android_bridge._common import (
 from dc2kit.atomic import write_atomically
 from dc2kit.capture.decoders import rgb_array
 from dc2kit.capture.errors import CaptureError, NoDepthError
+from dc2kit.capture.exif_lens import jpeg_exif, with_exif_lens
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.jpeg_xmp import (
     XMP_NOTE_NS,
@@ -105,7 +107,7 @@ def parse_dynamic_depth(data: bytes, path: str | Path, jpeg: JpegXmp) -> Capture
         what = "original image"
         original = embedded_image(payloads[ORIGINAL_URI], MAX_IMAGE_PIXELS, len(data), path, what)
         extras["original_image"] = rgb_array(original, path, what)
-    return CaptureRecord(
+    record = CaptureRecord(
         image=image,
         depth=depth,
         kind=DepthKind.DEPTH,
@@ -118,6 +120,7 @@ def parse_dynamic_depth(data: bytes, path: str | Path, jpeg: JpegXmp) -> Capture
         extras=extras,
         notes=notes,
     )
+    return with_exif_lens(record, jpeg_exif(data, path))
 
 
 def _device_packet(jpeg: JpegXmp, path: str | Path) -> Element:
@@ -271,13 +274,15 @@ def write_dynamic_depth(
     original_image: np.ndarray | None = None,
     extended_xmp: bool = False,
     item_semantic: str = "Depth",
+    exif: Image.Exif | None = None,
 ) -> None:
     """Write a Dynamic Depth JPEG (depth as PNG, optional confidence PNG and original JPEG).
 
     `near`/`far` default to the depth's extremes (so constant depth needs them given); depth
     outside them is clamped. Invalid arguments (NaN depth, wrong shapes or dtypes, unknown
     format) raise ValueError naming `path`, before anything is written. `item_semantic` labels
-    the depth map (`Segmentation` as real Pixel portraits label theirs).
+    the depth map (`Segmentation` as real Pixel portraits label theirs); `exif` (e.g.
+    `capture.exif_lens.lens_exif(...)`) goes into the primary JPEG.
     """
     _check_rgb(path, image, "image")
     near, far = _checked_range(path, depth, format, near, far)
@@ -300,7 +305,7 @@ def write_dynamic_depth(
         _check_rgb(path, original_image, "original_image")
         items.append(("image/jpeg", "Original", jpeg_bytes(original_image), ORIGINAL_URI))
     device = _device_xmp(items, depth_map, _imaging_model_fields(intrinsics))
-    primary = _with_xmp(jpeg_bytes(image), device, extended_xmp)
+    primary = _with_xmp(jpeg_bytes(image, exif=exif), device, extended_xmp)
     write_atomically(path, primary + b"".join(payload for _, _, payload, _ in items))
 
 

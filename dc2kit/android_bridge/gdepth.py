@@ -27,10 +27,11 @@ from dc2kit.android_bridge._common import (
 )
 from dc2kit.capture.decoders import rgb_array
 from dc2kit.capture.errors import CaptureError, NoDepthError
+from dc2kit.capture.exif_lens import jpeg_exif, with_exif_lens
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.jpeg_xmp import JpegXmp, read_jpeg_xmp
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
+from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits, FocusFacts
 from dc2kit.capture.xmp import namespace_values, parse_xmp
 
 GDEPTH_NS = "http://ns.google.com/photos/1.0/depthmap/"
@@ -60,14 +61,14 @@ def parse_gdepth(data: bytes, path: str | Path, jpeg: JpegXmp) -> CaptureRecord:
     dn = normalised_codes(depth_image, path, "GDepth:Data")
     depth = _stretched(decode_range(dn, depth_format, near, far), image.shape)
     extras: dict[str, object] = {"depth_format": depth_format, "near": near, "far": far}
-    extras["focus"] = _focus(_merged(roots, GFOCUS_NS), path)
+    focus = extras["focus"] = _focus(_merged(roots, GFOCUS_NS), path)
     image_fields = _merged(roots, GIMAGE_NS)
     if "Data" in image_fields:
         original = _base64_image(
             image_fields["Data"], MAX_IMAGE_PIXELS, len(data), path, "GImage:Data"
         )
         extras["original_image"] = rgb_array(original, path, "GImage:Data")
-    return CaptureRecord(
+    record = CaptureRecord(
         image=image,
         depth=depth,
         kind=DepthKind.DEPTH,
@@ -77,6 +78,8 @@ def parse_gdepth(data: bytes, path: str | Path, jpeg: JpegXmp) -> CaptureRecord:
         path=Path(path),
         extras=extras,
     )
+    record.render_focus = _render_focus(focus, image.shape, record.notes)
+    return with_exif_lens(record, jpeg_exif(data, path))
 
 
 def _merged(roots: list[Element], namespace: str) -> dict[str, str]:
@@ -91,6 +94,33 @@ def _merged(roots: list[Element], namespace: str) -> dict[str, str]:
 def _focus(values: dict[str, str], path: str | Path) -> dict[str, float]:
     """The Lens Blur focus settings present (focal point normalised to the image size)."""
     return {key: parse_float(values, key, path) for key in FOCUS_FIELDS if key in values}
+
+
+def _render_focus(
+    focus: dict[str, float], shape: tuple[int, ...], notes: list[str]
+) -> FocusFacts | None:
+    """The Lens Blur render baked into the primary: focus distance (depth units), blur at
+    infinity (fraction of the image width) and focal point (normalised, here in pixels)."""
+    distance, blur = focus.get("FocalDistance"), focus.get("BlurAtInfinity")
+    if distance is None or blur is None:
+        return None
+    if distance <= 0 or blur < 0:
+        notes.append(
+            f"GFocus FocalDistance {distance:g} / BlurAtInfinity {blur:g} describe no lens "
+            "(need > 0 and >= 0): the primary's blur is unknown"
+        )
+        return None
+    x, y = focus.get("FocalPointX"), focus.get("FocalPointY")
+    point = None
+    if x is not None and y is not None and 0 <= x < 1 and 0 <= y < 1:
+        point = (x * shape[1], y * shape[0])
+    fields = ["FocalDistance", "BlurAtInfinity"] + (["FocalPointX/Y"] if point else [])
+    return FocusFacts(
+        point=point,
+        distance=distance,
+        blur_at_infinity=blur,
+        source="GDepth " + ", ".join(f"GFocus:{name}" for name in fields),
+    )
 
 
 def _base64_image(

@@ -7,6 +7,7 @@ the CLI can say it aloud.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -14,10 +15,10 @@ import numpy as np
 import torch
 
 from dc2kit.capture.errors import CaptureError
+from dc2kit.capture.exif_lens import FULL_FRAME_DIAGONAL_MM
 from dc2kit.capture.record import Accuracy, CaptureRecord
 from dc2kit.model.defocus import defocus_map, focus_disparity_at, lens_blur_strength
 
-FULL_FRAME_WIDTH_MM = 36.0
 RANGE_PERCENTILES = (1.0, 99.0)
 
 
@@ -107,8 +108,10 @@ def disparity_range(disparity: np.ndarray) -> float:
 def equivalent_blur_strength(record: CaptureRecord, f_number: float, width: int) -> float:
     """K for a 35 mm-equivalent f-number (what phone portrait modes show) at a render width.
 
-    The equivalent lens has focal length f · 36 mm / sensor width and pixel pitch 36 mm / image
-    width, where the sensor width is the pixel pitch times the full image width.
+    Equivalence is by the diagonal, as EXIF's FocalLengthIn35mmFilm defines it (and the same in
+    either orientation): the equivalent lens has focal length f · 43.27 mm / sensor diagonal and
+    pixel pitch 43.27 mm / image diagonal, the sensor diagonal being the pixel pitch times the
+    full image's diagonal.
     """
     if record.focal_length_mm is None or record.pixel_pitch_mm is None:
         raise CaptureError(
@@ -116,10 +119,13 @@ def equivalent_blur_strength(record: CaptureRecord, f_number: float, width: int)
             "--fnumber needs the capture's focal length and pixel pitch, which it lacks; "
             "use --blur-strength",
         )
-    full_width = record.image_size[0]
-    sensor_width_mm = record.pixel_pitch_mm * full_width
-    focal_eq = record.focal_length_mm * FULL_FRAME_WIDTH_MM / sensor_width_mm
-    return lens_blur_strength(focal_eq, f_number, FULL_FRAME_WIDTH_MM / width)
+    full_width, full_height = record.image_size
+    full_diagonal = math.hypot(full_width, full_height)
+    focal_eq = (
+        record.focal_length_mm * FULL_FRAME_DIAGONAL_MM / (record.pixel_pitch_mm * full_diagonal)
+    )
+    pitch_eq = FULL_FRAME_DIAGONAL_MM / full_diagonal * full_width / width
+    return lens_blur_strength(focal_eq, f_number, pitch_eq)
 
 
 def _resolve_focus(

@@ -50,6 +50,24 @@ class Intrinsics:
         return Intrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
 
 
+@dataclass(frozen=True)
+class FocusFacts:
+    """What a capture says about the focus of the blur already in an image (DC²'s `defocus_w`).
+
+    `point` is a focus point in pixels of the record's image (turned with it to the displayed
+    orientation); `distance` a focus distance in the depth map's units (metres for EXIF
+    SubjectDistance); `blur_at_infinity` the blur radius of an infinitely far point as a
+    fraction of the image width (only for a blur render, whose strength is not a lens'; a
+    camera's comes from its f-number, focal length and pixel pitch). `source` names the fields
+    these came from.
+    """
+
+    point: tuple[float, float] | None = None
+    distance: float | None = None
+    blur_at_infinity: float | None = None
+    source: str = ""
+
+
 @dataclass
 class CaptureRecord:
     """One photo with its depth, as read from a phone capture.
@@ -73,6 +91,8 @@ class CaptureRecord:
     extras: dict[str, Any] = field(default_factory=dict)
     orientation: int = 1  # the EXIF orientation applied: pixels and intrinsics are as displayed
     notes: list[str] = field(default_factory=list)  # what the reader assumed or fell back on
+    camera_focus: FocusFacts | None = None  # where the camera focused the photo it took
+    render_focus: FocusFacts | None = None  # the blur render baked into the primary image, if any
 
     @property
     def image_size(self) -> tuple[int, int]:

@@ -100,14 +100,15 @@ def open_record(args: argparse.Namespace) -> CaptureRecord:
 
 
 def capture_summary(record: CaptureRecord) -> dict[str, Any]:
-    """What `capture info` reports: format, sizes, depth range, units, accuracy, lens, gaps."""
+    """What `capture info` reports: format, sizes, depth range, units, accuracy, lens, focus,
+    gaps."""
     import numpy as np
+
+    from dc2kit.capture.metadata_json import focus_json, json_extras
 
     valid = record.depth[np.isfinite(record.depth)]
     intrinsics = record.intrinsics
-    extras = {
-        key: value for key, value in record.extras.items() if isinstance(value, str | int | float)
-    }
+    extras = json_extras(record.extras)
     return {
         "file": str(record.path),
         "format": record.source_format,
@@ -130,6 +131,8 @@ def capture_summary(record: CaptureRecord) -> dict[str, Any]:
         "pixel_pitch_mm": record.pixel_pitch_mm,
         "original_image": "original_image" in record.extras,
         "extras": extras,
+        "camera_focus": focus_json(record.camera_focus),
+        "render_focus": focus_json(record.render_focus),
         "missing": record.missing(),
         "notes": list(record.notes),
     }
@@ -169,7 +172,10 @@ def cmd_capture_info(args: argparse.Namespace) -> int:
     if lens:
         console.print("  " + ", ".join(lens))
     for key, value in summary["extras"].items():
-        console.print(f"  {key}: {value}")
+        console.print(f"  {key}: {value}", highlight=False)
+    for key in ("camera_focus", "render_focus"):
+        if summary[key]:
+            console.print(f"  {key.replace('_', ' ')}: {summary[key]}", highlight=False)
     if summary["original_image"]:
         console.print("  embedded original (un-blurred) image: yes")
     console.print(f"  missing: {', '.join(summary['missing']) or 'nothing'}")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pillow_heif
-from PIL import ExifTags, Image
 
 from dc2kit.capture.decoders import decoder_guard
 from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
+from dc2kit.capture.exif_lens import with_exif_lens
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS, MAX_XMP_BYTES, check_pixels
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
@@ -61,8 +61,7 @@ def apple_record(
     path: Path,
 ) -> CaptureRecord:
     """The record of an iPhone portrait capture (HEIC or JPEG) from its decoded parts."""
-    focal_length_mm, f_number = lens_from_exif(exif, path)
-    return CaptureRecord(
+    record = CaptureRecord(
         image=image,
         depth=depth,
         kind=kind,
@@ -71,25 +70,10 @@ def apple_record(
         source_format=source_format,
         path=path,
         intrinsics=info.intrinsics,
-        focal_length_mm=focal_length_mm,
-        f_number=f_number,
-        pixel_pitch_mm=info.pixel_size_mm,
         extras=depth_extras(info),
     )
-
-
-def lens_from_exif(exif: bytes | None, path: Path) -> tuple[float | None, float | None]:
-    """(FocalLength mm, FNumber) from raw EXIF bytes; absent or unusable values are None."""
-    if not exif:
-        return None, None
-    with decoder_guard(path, "EXIF"):
-        parsed = Image.Exif()
-        parsed.load(exif)
-        exif_ifd = parsed.get_ifd(ExifTags.IFD.Exif)
-        values = [exif_ifd.get(tag) for tag in (ExifTags.Base.FocalLength, ExifTags.Base.FNumber)]
-        numbers = [None if value is None else float(value) for value in values]
-    focal, f_number = (n if n is not None and math.isfinite(n) and n > 0 else None for n in numbers)
-    return focal, f_number
+    pitch = info.pixel_size_mm
+    return with_exif_lens(record, exif, None if pitch is None else (pitch, "depthData:PixelSize"))
 
 
 def accuracy_of(info: AppleDepthInfo, path: Path) -> Accuracy:

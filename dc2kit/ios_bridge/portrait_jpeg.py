@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image
+from PIL import Image
 
 from dc2kit.atomic import write_atomically
 from dc2kit.capture.decoders import JPEG_ONLY, decoder_guard
 from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCaptureError
+from dc2kit.capture.exif_lens import lens_exif
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS, MAX_MPF_FRAMES, check_pixels
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, Intrinsics
@@ -80,9 +81,11 @@ def write_iphone_portrait_jpeg(
     f_number: float | None = None,
     pixel_pitch_mm: float | None = None,
     simulated_aperture: float | None = None,
+    focal_length_35mm: int | None = None,
 ) -> None:
-    """Write an MPF portrait JPEG: the photo (lens facts in EXIF), then the disparity quantised
-    to 8 bits (`L008`) with Apple depth XMP carrying its float range, accuracy and intrinsics.
+    """Write an MPF portrait JPEG: the photo (lens facts in EXIF: FocalLength and FNumber as
+    RATIONAL, FocalLengthIn35mmFilm as SHORT), then the disparity quantised to 8 bits (`L008`)
+    with Apple depth XMP carrying its float range, accuracy, intrinsics and pixel size.
 
     Disparity survives within half a quantisation step plus the depth frame's JPEG error
     (at most one level at quality 100).
@@ -112,7 +115,9 @@ def write_iphone_portrait_jpeg(
         simulated_aperture=simulated_aperture,
     )
     frames = [
-        encode_jpeg(image, quality=95, exif=_lens_exif(focal_length_mm, f_number)),
+        encode_jpeg(
+            image, quality=95, exif=lens_exif(focal_length_mm, f_number, focal_length_35mm)
+        ),
         encode_jpeg(
             np.round(scaled).astype(np.uint8), quality=100, xmp=build_apple_depth_xmp(info)
         ),
@@ -281,13 +286,3 @@ def _decode_frame(data: bytes, frame: JpegFrame, mode: str, limit: int, path: Pa
             if mode == "L" and image.mode != "L":
                 raise UnsupportedCaptureError(path, f"depth frame has mode {image.mode}, not L")
             return np.asarray(image.convert(mode))
-
-
-def _lens_exif(focal_length_mm: float | None, f_number: float | None) -> Image.Exif:
-    exif = Image.Exif()
-    exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
-    if focal_length_mm is not None:
-        exif_ifd[ExifTags.Base.FocalLength] = float(focal_length_mm)
-    if f_number is not None:
-        exif_ifd[ExifTags.Base.FNumber] = float(f_number)
-    return exif
