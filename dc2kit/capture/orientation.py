@@ -28,6 +28,7 @@ from dc2kit.capture.record import CaptureRecord, Intrinsics
 
 UPRIGHT = 1
 SWAPS_AXES = frozenset({5, 6, 7, 8})  # displayed width is the stored height
+FOCUS_FIELDS = ("camera_focus", "render_focus")  # focus facts whose `point` is an image point
 
 
 def _transpose(array: np.ndarray) -> np.ndarray:
@@ -99,8 +100,15 @@ def oriented(record: CaptureRecord, stored_orientation: int | None) -> CaptureRe
     extras = dict(record.extras)
     if isinstance(extras.get("original_image"), np.ndarray):
         extras["original_image"] = to_displayed(extras["original_image"], turn)
+    width, height = record.image_size
+    focus = {
+        name: replace(facts, point=displayed_point(*facts.point, width, height, turn))
+        for name in FOCUS_FIELDS
+        if (facts := getattr(record, name, None)) is not None and facts.point is not None
+    }
     return replace(
         record,
+        **focus,
         image=to_displayed(record.image, turn),
         depth=to_displayed(record.depth, turn),
         confidence=None if record.confidence is None else to_displayed(record.confidence, turn),
