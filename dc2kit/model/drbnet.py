@@ -21,7 +21,13 @@ from torch import Tensor, nn
 from dc2kit.model.checkpoint import strict_load
 from dc2kit.model.errors import CheckpointError, ConfigError
 from dc2kit.model.kernel_predict import FORMULATIONS, Formulation, KernelPredict
-from dc2kit.model.layers import LEAKY_SLOPE, ResidualBlock, conv_act, scale_width
+from dc2kit.model.layers import (
+    LEAKY_SLOPE,
+    ResidualBlock,
+    conv_act,
+    scale_width,
+    upsample_nearest2x,
+)
 
 ENCODER_WIDTHS = (32, 64, 128, 256)  # stages 1–4 at 1, 1/2, 1/4, 1/8
 
@@ -164,7 +170,7 @@ class DRBNet(nn.Module):
         for index, block in enumerate(self.blocks):
             if index > 0:
                 features = self.decoder[index - 1](features, skips[index - 1])
-                current = F.interpolate(estimates[-1], scale_factor=2.0, mode="nearest")
+                current = upsample_nearest2x(estimates[-1])
             extra = None if branch_conditioning is None else branch_conditioning[index]
             estimates.append(block(current, features, extra))
         if self.config.clamp_output:  # only the final estimate; coarser ones stay unclamped

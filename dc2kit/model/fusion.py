@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dc2kit.model.errors import ConfigError
-from dc2kit.model.layers import LEAKY_SLOPE, scale_width
+from dc2kit.model.layers import LEAKY_SLOPE, add_all, cat_nested, scale_width
 
 
 class ASPPSpec(NamedTuple):
@@ -71,8 +71,8 @@ class AtrousLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         outputs = [branch(x) for branch in self.branches]
         if self.project is not None:
-            return self.project(torch.cat(outputs, dim=1))
-        return torch.stack(outputs).sum(dim=0)
+            return self.project(cat_nested(outputs, dim=1))
+        return add_all(outputs)
 
 
 def _layer_stack(layers: list[nn.Module]) -> nn.Sequential:
@@ -112,7 +112,7 @@ class ASPPBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.body is not None:
             return self.body(x)
-        return torch.stack([chain(x) for chain in self.chains]).sum(dim=0)
+        return add_all([chain(x) for chain in self.chains])
 
 
 def _pairs(in_channels: int, widths: list[int]) -> list[tuple[int, int]]:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dc2kit.model.errors import InputShapeError
+from dc2kit.model.layers import cat_nested
 
 Formulation = Literal["reference", "shift", "im2col"]
 FORMULATIONS: tuple[str, ...] = get_args(Formulation)
@@ -70,8 +71,8 @@ def replicate_pad(x: Tensor, pad: int) -> Tensor:
     """Edge padding from slices and concat (a `replicate` pad lowers to GATHER_ND in TFLite)."""
     if pad == 0:
         return x
-    x = torch.cat([x[:, :, :1]] * pad + [x] + [x[:, :, -1:]] * pad, dim=2)
-    return torch.cat([x[:, :, :, :1]] * pad + [x] + [x[:, :, :, -1:]] * pad, dim=3)
+    x = cat_nested([x[:, :, :1]] * pad + [x] + [x[:, :, -1:]] * pad, dim=2)
+    return cat_nested([x[:, :, :, :1]] * pad + [x] + [x[:, :, :, -1:]] * pad, dim=3)
 
 
 def _reference(image: Tensor, kernels: Tensor) -> Tensor:
