@@ -34,16 +34,27 @@ demo: $(STAMP)
 	$(BIN)/dc2kit info --preset mobile --size 512x384
 	$(BIN)/dc2kit forward --preset mobile --size 512x384
 	mkdir -p demo-out
-	$(BIN)/dc2kit capture synth --size 640x480 --out demo-out/synthetic_dynamic_depth.jpg
+	# Real phone captures shipped in the package (see dc2kit samples and dc2kit/samples/NOTICE.md).
+	$(BIN)/dc2kit samples
+	$(BIN)/dc2kit capture info sample:iphone
+	$(BIN)/dc2kit render sample:iphone --focus 2280,1810 --fnumber 1.4 \
+		--out demo-out/iphone_refocus_pug.png
+	$(BIN)/dc2kit sweep sample:iphone --fnumber 1.4 --frames 12 --max-side 512 \
+		--out demo-out/iphone_focus_sweep.mp4
+	$(BIN)/dc2kit render sample:iphone --focus 2280,1810 --fnumber 1.4 --max-side 512 \
+		--engine model --out demo-out/iphone_refocus_model.png
+	$(BIN)/dc2kit inspect sample:iphone --focus 2280,1810 --fnumber 1.4 --max-side 512 \
+		--out demo-out/iphone_inspect_panel.png
+	$(BIN)/dc2kit capture info sample:lensblur
+	$(BIN)/dc2kit render sample:lensblur --focus 340,600 --blur-strength 10 \
+		--out demo-out/lensblur_refocus_lamp.png
+	$(BIN)/dc2kit sweep sample:lensblur --blur-strength 10 --frames 12 --max-side 512 \
+		--out demo-out/lensblur_focus_sweep.mp4
+	# Round trip through dc2kit's own Dynamic Depth writer and reader (metric depth known).
+	$(BIN)/dc2kit capture synth --size 320x240 --out demo-out/synthetic_dynamic_depth.jpg
 	$(BIN)/dc2kit capture info demo-out/synthetic_dynamic_depth.jpg
-	$(BIN)/dc2kit render demo-out/synthetic_dynamic_depth.jpg --focus 320,240 --blur-strength 12 \
-		--out demo-out/refocus_foreground.png
-	$(BIN)/dc2kit sweep demo-out/synthetic_dynamic_depth.jpg --blur-strength 12 --frames 12 \
-		--out demo-out/focus_sweep.mp4
-	$(BIN)/dc2kit render demo-out/synthetic_dynamic_depth.jpg --focus 320,240 --blur-strength 12 \
-		--w-focus 40,40 --w-blur-strength 4 --engine model --out demo-out/refocus_model.png
-	$(BIN)/dc2kit inspect demo-out/synthetic_dynamic_depth.jpg --focus 320,240 --blur-strength 12 \
-		--w-focus 40,40 --w-blur-strength 4 --out demo-out/inspect_panel.png
+	$(BIN)/dc2kit render demo-out/synthetic_dynamic_depth.jpg --focus 160,120 --blur-strength 8 \
+		--out demo-out/synthetic_refocus.png
 	$(BIN)/dc2kit evaluate --scenes 4 --report demo-out/quality
 	$(BIN)/dc2kit export --target all --preset mobile --size 512x384 --precision fp16 \
 		--out demo-out/export
