@@ -31,6 +31,11 @@ from dc2kit.android_bridge._common import (
     range_problem,
     uses_namespace,
 )
+from dc2kit.android_bridge.focal_table import (
+    decode_focal_table,
+    encode_focal_table,
+    focal_table_focus,
+)
 from dc2kit.atomic import write_atomically
 from dc2kit.capture.decoders import rgb_array
 from dc2kit.capture.errors import CaptureError, NoDepthError
@@ -120,6 +125,10 @@ def parse_dynamic_depth(data: bytes, path: str | Path, jpeg: JpegXmp) -> Capture
         extras=extras,
         notes=notes,
     )
+    table = decode_focal_table(depth_map, path)
+    if table is not None:
+        diopters = units is DepthUnits.DIOPTERS
+        record.render_focus = focal_table_focus(table, diopters, image.shape[1], record.notes)
     return with_exif_lens(record, jpeg_exif(data, path))
 
 
@@ -275,6 +284,7 @@ def write_dynamic_depth(
     extended_xmp: bool = False,
     item_semantic: str = "Depth",
     exif: Image.Exif | None = None,
+    focal_table: list[tuple[float, float]] | None = None,
 ) -> None:
     """Write a Dynamic Depth JPEG (depth as PNG, optional confidence PNG and original JPEG).
 
@@ -282,7 +292,8 @@ def write_dynamic_depth(
     outside them is clamped. Invalid arguments (NaN depth, wrong shapes or dtypes, unknown
     format) raise ValueError naming `path`, before anything is written. `item_semantic` labels
     the depth map (`Segmentation` as real Pixel portraits label theirs); `exif` (e.g.
-    `capture.exif_lens.lens_exif(...)`) goes into the primary JPEG.
+    `capture.exif_lens.lens_exif(...)`) goes into the primary JPEG; `focal_table` is the
+    (distance, radius px) pairs of a blur render in the primary.
     """
     _check_rgb(path, image, "image")
     near, far = _checked_range(path, depth, format, near, far)
@@ -297,6 +308,11 @@ def write_dynamic_depth(
         raise _invalid(path, f"item_semantic {item_semantic!r} is not one of {ITEM_SEMANTICS}")
     depth_map |= {"MeasureType": "OpticalAxis", "ItemSemantic": item_semantic}
     depth_map["DepthURI"] = DEPTH_URI
+    if focal_table:
+        try:
+            depth_map |= encode_focal_table(focal_table)
+        except ValueError as error:
+            raise _invalid(path, str(error)) from None
     if confidence is not None:
         confidence_png = _confidence_png(path, confidence, depth)
         items.append(("image/png", "Confidence", confidence_png, CONFIDENCE_URI))

@@ -16,6 +16,7 @@ import torch
 
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.exif_lens import FULL_FRAME_DIAGONAL_MM
+from dc2kit.capture.own_focus import own_blur
 from dc2kit.capture.record import Accuracy, CaptureRecord
 from dc2kit.model.defocus import defocus_map, focus_disparity_at, lens_blur_strength
 
@@ -188,7 +189,8 @@ def prepare_render(
     disparity value. Aperture: a 35 mm-equivalent f-number (needs lens data) or a blur strength,
     the blur radius in render pixels across the map's disparity range (1st–99th percentile).
     The `w_` options say how the input W itself is defocused, in the same units; without them
-    W is taken as all in focus (`defocus_w` zero, said in the notes).
+    W's blur comes from the capture's own metadata (`own_focus.own_blur`), and where that says
+    nothing W is taken as all in focus (`defocus_w` zero); the notes say which.
     """
     if (f_number is None) == (blur_strength is None):
         raise CaptureError(record.path, "give exactly one of an f-number or a blur strength")
@@ -219,10 +221,13 @@ def prepare_render(
         defocus_w = defocus_map(torch.from_numpy(disparity), w_focus, w_strength).numpy()
         notes.append(f"input W defocus: focus disparity {w_focus:.4g}, {w_note}")
     else:
-        notes.append(
-            "input W taken as all in focus (defocus_w = 0): give --w-focus and "
-            "--w-fnumber or --w-blur-strength for W's own depth of field"
-        )
+        own, own_note = own_blur(record, renders_original=note is not None, render_width=size[0])
+        if own is not None:
+            w_focus = _resolve_focus(
+                record, native, own.focus_point, own.focus_disparity, "W focus"
+            )
+            defocus_w = defocus_map(torch.from_numpy(disparity), w_focus, own.strength).numpy()
+        notes.append(own_note)
     image = _resize_and_crop(image, size)
     unfocused = RenderInputs(
         image, disparity, np.zeros_like(disparity), 0.0, 0.0, tuple(notes), defocus_w=defocus_w

@@ -156,7 +156,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _w_defocus_arguments(parser: argparse.ArgumentParser) -> None:
     """How the input W is itself defocused (DC²'s W has a shallow depth of field)."""
     focus = parser.add_mutually_exclusive_group()
-    focus.add_argument("--w-focus", type=parse_point, help="W's own focus point X,Y")
+    focus.add_argument(
+        "--w-focus",
+        type=parse_point,
+        help="W's own focus point X,Y (without --w-* flags: W's blur from the capture metadata)",
+    )
     focus.add_argument("--w-focus-disparity", type=finite_float, help="W's focus disparity")
     aperture = parser.add_mutually_exclusive_group()
     aperture.add_argument(
