@@ -62,7 +62,8 @@ def model_card(facts: dict, preset: str, sha256: str, size: int, quality: Path |
             f"warm-up {config['warmup_steps']}, cosine to {config['final_learning_rate']:g}), "
             f"loss L1 on the image + 0.5 × L1 per scale; {facts['wall_seconds'] / 3600:.2f} h "
             f"wall on {hardware.get('device')} ({hardware.get('processor')}, "
-            f"{hardware.get('threads')} threads), torch {facts.get('torch')}",
+            f"{hardware.get('threads')} threads), {facts.get('precision', 'fp32')}, "
+            f"torch {facts.get('torch')}",
             f"- validation PSNR (dB, fixed validation stream) by step: {curve}",
             "",
             "## Quality (model minus baseline, PSNR on the region W had blurred)",
@@ -73,9 +74,10 @@ def model_card(facts: dict, preset: str, sha256: str, size: int, quality: Path |
             "",
             "## Known limits",
             "",
-            "- Trained briefly, on 2 CPU threads shared with other work: it is an early "
-            "checkpoint, not a converged model. Where the table says a goal is missed, the "
-            "classical renderer is the better choice today.",
+            f"- Trained for {facts['step']} steps on {hardware.get('device')} "
+            f"({hardware.get('threads')} threads), shared with other work: an early checkpoint, "
+            "not a converged model. Where the table says a goal is missed, the classical "
+            "renderer is the better choice today.",
             "- Synthetic training data only (procedural layered scenes); real photos differ in "
             "noise, colour and depth errors.",
             "- The refiners re-synthesise full-resolution detail from their encoders (DRBNet "
