@@ -176,7 +176,9 @@ def _w_defocus_arguments(parser: argparse.ArgumentParser) -> None:
 def _render_arguments(parser: argparse.ArgumentParser, sweep: bool, engine: bool = True) -> None:
     capture_arguments(parser)
     focus = parser.add_mutually_exclusive_group(required=not sweep)
-    focus.add_argument("--focus", type=parse_point, help="focus point X,Y in image pixels")
+    focus.add_argument(
+        "--focus", type=parse_point, help="focus point X,Y in displayed image pixels"
+    )
     focus.add_argument("--focus-disparity", type=finite_float, help="focus plane disparity")
     aperture = parser.add_mutually_exclusive_group(required=True)
     aperture.add_argument(
