@@ -13,6 +13,7 @@ import pytest
 from PIL import ExifTags, Image, ImageOps
 
 from dc2kit.android_bridge import write_dynamic_depth
+from dc2kit.capture.exif_lens import SUBJECT_AREA
 from dc2kit.capture.inputs import prepare_render
 from dc2kit.capture.orientation import displayed_intrinsics, displayed_point, to_displayed
 from dc2kit.capture.record import Intrinsics
@@ -170,3 +171,16 @@ def test_orientation_outside_1_to_8_keeps_stored_pixels_and_says_so(tmp_path, or
     pair = open_capture(photo, depth=tmp_path / "depth.npy", kind="depth", units="m")
     np.testing.assert_array_equal(pair.depth, _depth())
     assert any("pixels used as stored" in note for note in pair.notes)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_the_cameras_focus_point_turns_with_the_pixels(tmp_path, orientation):
+    exif = _exif(orientation)
+    exif.get_ifd(ExifTags.IFD.Exif)[SUBJECT_AREA] = (8, 6)  # stored pixels, in the near block
+    path = tmp_path / "dd.jpg"
+    write_dynamic_depth(path, _photo(), _depth(), exif=exif)
+    record = open_capture(path)
+    assert record.camera_focus.point == displayed_point(8, 6, WIDTH, HEIGHT, orientation)
+    x, y = record.camera_focus.point
+    scale = record.depth_size[0] / record.image_size[0]
+    assert record.depth[int(y * scale), int(x * scale)] == pytest.approx(1.0, rel=0.02)
