@@ -45,6 +45,7 @@ class TFLiteSubgraph:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     ops: tuple[TFLiteOp, ...]
+    max_rank: int = 0  # the highest tensor rank in the subgraph
 
     def consumers(self, tensor: int) -> tuple[str, ...]:
         """Names of the ops that read `tensor` (e.g. a graph input)."""
@@ -114,6 +115,9 @@ def _subgraph(model: schema.Model, index: int) -> TFLiteSubgraph:
         inputs=tuple(int(t) for t in graph.InputsAsNumpy()),
         outputs=tuple(int(t) for t in graph.OutputsAsNumpy()),
         ops=tuple(ops),
+        max_rank=max(
+            (graph.Tensors(i).ShapeLength() for i in range(graph.TensorsLength())), default=0
+        ),
     )
 
 
