@@ -782,3 +782,32 @@ def test_writer_refuses_an_unknown_item_semantic(tmp_path):
     with pytest.raises(ValueError, match="item_semantic"):
         pixel_portrait(tmp_path / "bad.jpg", item_semantic="Mask")
     assert not (tmp_path / "bad.jpg").exists()
+
+
+def gfocus_elements(**fields: str) -> str:
+    namespace = "http://ns.google.com/photos/1.0/focus/"
+    return "".join(
+        f'<GFocus:{key} xmlns:GFocus="{namespace}">{value}</GFocus:{key}>'
+        for key, value in fields.items()
+    )
+
+
+def test_gdepth_gfocus_becomes_render_focus_and_bad_values_are_said(tmp_path):
+    codes = np.full((20, 30), 128, np.uint8)
+    good = gfocus_elements(
+        FocalDistance="2.0", BlurAtInfinity="0.01", FocalPointX="0.5", FocalPointY="0.25"
+    )
+    record = read_gdepth(gdepth_file(tmp_path / "good.jpg", png_base64(codes), extra_xmp=good))
+    assert record.render_focus.point == (15.0, 5.0)  # normalised to the 30x20 image
+    assert (record.render_focus.distance, record.render_focus.blur_at_infinity) == (2.0, 0.01)
+    assert record.notes == []
+    outside = gfocus_elements(
+        FocalDistance="2.0", BlurAtInfinity="0.01", FocalPointX="1.5", FocalPointY="0.25"
+    )
+    record = read_gdepth(gdepth_file(tmp_path / "out.jpg", png_base64(codes), extra_xmp=outside))
+    assert record.render_focus.point is None
+    assert any("FocalPointX/Y" in note and "ignored" in note for note in record.notes)
+    negative = gfocus_elements(FocalDistance="-2.0", BlurAtInfinity="0.01")
+    record = read_gdepth(gdepth_file(tmp_path / "neg.jpg", png_base64(codes), extra_xmp=negative))
+    assert record.render_focus is None
+    assert any("FocalDistance -2" in note for note in record.notes)

@@ -114,6 +114,8 @@ def _render_focus(
     point = None
     if x is not None and y is not None and 0 <= x < 1 and 0 <= y < 1:
         point = (x * shape[1], y * shape[0])
+    elif x is not None or y is not None:
+        notes.append(f"GFocus:FocalPointX/Y ({x}, {y}) is not a point of the image: ignored")
     fields = ["FocalDistance", "BlurAtInfinity"] + (["FocalPointX/Y"] if point else [])
     return FocusFacts(
         point=point,
