@@ -111,7 +111,8 @@ def test_lens_without_a_focus_leaves_w_sharp_and_says_why(tmp_path):
     record = open_capture(metric_capture(tmp_path / "lens.jpg", exif=lens_exif(4.0, 2.0, 28)))
     inputs = prepare_render(record, focus_disparity=1.0, blur_strength=4.0, max_side=0)
     assert not inputs.defocus_w.any()
-    assert any("says nowhere where the camera focused" in n for n in inputs.notes)
+    (note,) = [n for n in inputs.notes if "defocus_w = 0" in n]
+    assert "says nowhere where the camera focused (no EXIF SubjectArea, SubjectLocation" in note
 
 
 def test_dynamic_depth_focal_table_describes_the_rendered_primary(tmp_path):

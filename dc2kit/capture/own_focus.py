@@ -88,8 +88,10 @@ def _camera_blur(record: CaptureRecord, render_width: int) -> tuple[OwnBlur | No
             )
         disparity, where = 1.0 / facts.distance, f"focus distance {facts.distance:g} m"
     else:
-        return None, "the capture says nowhere where the camera focused (no EXIF SubjectArea, "
-        "SubjectLocation or SubjectDistance)"
+        return None, (
+            "the capture says nowhere where the camera focused (no EXIF SubjectArea, "
+            "SubjectLocation or SubjectDistance)"
+        )
     pitch = record.pixel_pitch_mm * record.image_size[0] / render_width
     strength = lens_blur_strength(record.focal_length_mm, record.f_number, pitch)
     sources = record.extras.get("lens_sources", {})
