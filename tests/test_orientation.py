@@ -13,12 +13,15 @@ import pytest
 from PIL import ExifTags, Image, ImageOps
 
 from dc2kit.android_bridge import write_dynamic_depth
+from dc2kit.capture.errors import UnsupportedCaptureError
 from dc2kit.capture.exif_lens import SUBJECT_AREA
 from dc2kit.capture.inputs import prepare_render
 from dc2kit.capture.orientation import displayed_intrinsics, displayed_point, to_displayed
 from dc2kit.capture.record import Intrinsics
 from dc2kit.cli import main
+from dc2kit.ios_bridge.heif_boxes import read_meta
 from dc2kit.readers import open_capture
+from dc2kit.samples import SAMPLES
 
 ORIENTATIONS = range(1, 9)
 TRANSPOSE = Image.Transpose
@@ -184,3 +187,49 @@ def test_the_cameras_focus_point_turns_with_the_pixels(tmp_path, orientation):
     x, y = record.camera_focus.point
     scale = record.depth_size[0] / record.image_size[0]
     assert record.depth[int(y * scale), int(x * scale)] == pytest.approx(1.0, rel=0.02)
+
+
+def _ipma_entry_offsets(data: bytes, item_id: int) -> list[tuple[int, int]]:
+    """(byte offset, property index) of each ipma association of `item_id` (narrow entries)."""
+    start = data.index(b"ipma") + 4
+    version, flags = data[start], int.from_bytes(data[start + 1 : start + 4], "big")
+    assert flags & 1 == 0  # one-byte entries, as in the sample
+    count, cursor = int.from_bytes(data[start + 4 : start + 8], "big"), start + 8
+    id_bytes = 2 if version < 1 else 4
+    for _ in range(count):
+        current = int.from_bytes(data[cursor : cursor + id_bytes], "big")
+        n, cursor = data[cursor + id_bytes], cursor + id_bytes + 1
+        if current == item_id:
+            return [(cursor + i, data[cursor + i] & 0x7F) for i in range(n)]
+        cursor += n
+    raise AssertionError(f"item {item_id} not in ipma")
+
+
+def test_heic_depth_turns_with_the_photo_and_a_depth_turned_otherwise_is_refused(tmp_path):
+    data = SAMPLES["iphone"].path.read_bytes()
+    meta = read_meta(data, None)
+    depth_id = meta.depth_item_ids()[0]
+    # The real iPhone 13 Pro file gives photo and depth one and the same irot property.
+    assert meta.transforms[meta.primary_id] == meta.transforms[depth_id] == (("irot", b"\x00"),)
+    entries = _ipma_entry_offsets(data, depth_id)
+    irot_index = next(
+        index for index, kind in enumerate(_property_kinds(data), 1) if kind == "irot"
+    )
+    offset = next(offset for offset, index in entries if index == irot_index)
+    edited = bytearray(data)
+    edited[offset] = (edited[offset] & 0x80) | entries[0][1]  # irot → the depth's own hvcC
+    (tmp_path / "turned.heic").write_bytes(bytes(edited))
+    with pytest.raises(UnsupportedCaptureError, match="not transformed like the photo"):
+        open_capture(tmp_path / "turned.heic")
+
+
+def _property_kinds(data: bytes) -> list[str]:
+    """Kinds of the ipco properties in order (boxes are walked by their sizes)."""
+    start = data.index(b"ipco") + 4
+    end = start - 8 + int.from_bytes(data[start - 8 : start - 4], "big")
+    kinds, cursor = [], start
+    while cursor < end:
+        size = int.from_bytes(data[cursor : cursor + 4], "big")
+        kinds.append(data[cursor + 4 : cursor + 8].decode("ascii"))
+        cursor += size
+    return kinds

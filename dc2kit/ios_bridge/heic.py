@@ -36,6 +36,7 @@ def read_iphone_heic(path: str | Path) -> CaptureRecord:
         raise CaptureError(path, "not a HEIF image (no HEIF brand in 'ftyp')")
     meta = read_meta(data, path)
     depth_id = _depth_item_id(meta, path)
+    _check_same_transforms(meta, depth_id, path)
     _check_pixels(meta, meta.primary_id, MAX_IMAGE_PIXELS, "primary image", len(data), path)
     _check_pixels(meta, depth_id, MAX_DEPTH_PIXELS, "depth image", len(data), path)
     xmp_id = meta.xmp_item_for(depth_id)
@@ -105,6 +106,20 @@ def _depth_item_id(meta: HeifMeta, path: Path) -> int:
             path, "no depth or disparity image in this HEIF (not a portrait capture)"
         )
     return depth_ids[0]
+
+
+def _check_same_transforms(meta: HeifMeta, depth_id: int, path: Path) -> None:
+    """libheif turns each item by its own `irot`/`imir`/`clap`; iPhones give the depth item the
+    photo's (the real iPhone 13 Pro sample shares one `irot` between photo, gain map and depth).
+    Different transforms would turn the depth away from the photo: refused, never guessed."""
+    photo, depth = meta.transforms.get(meta.primary_id, ()), meta.transforms.get(depth_id, ())
+    if photo != depth:
+        names = " ".join(kind for kind, _ in photo) or "none"
+        raise UnsupportedCaptureError(
+            path,
+            f"depth item {depth_id} is not transformed like the photo (photo: {names}; depth: "
+            f"{' '.join(kind for kind, _ in depth) or 'none'}), so they would not line up",
+        )
 
 
 def _check_pixels(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
@@ -23,6 +23,7 @@ DEPTH_AUX_TYPES = frozenset(
     }
 )
 XMP_CONTENT_TYPE = "application/rdf+xml"
+TRANSFORM_KINDS = frozenset({"clap", "irot", "imir"})  # libheif applies these to each item
 _INT_FORMATS = {1: ">B", 2: ">H", 4: ">I", 8: ">Q"}
 
 
@@ -68,6 +69,8 @@ class HeifMeta:
     aux_types: dict[int, str]
     sizes: dict[int, tuple[int, int]]
     locations: dict[int, ItemLocation]
+    # Per item, its transformative properties (kind, payload) in association order.
+    transforms: dict[int, tuple[tuple[str, bytes], ...]] = field(default_factory=dict)
 
     def depth_item_ids(self) -> list[int]:
         """Items whose `auxC` declares depth or disparity (mattes and gain maps are excluded)."""
@@ -183,8 +186,9 @@ def read_meta(data: bytes, path: Path | None) -> HeifMeta:
         raise CaptureError(path, "HEIF 'meta' box lacks 'iinf' or 'iloc'")
     aux_types: dict[int, str] = {}
     sizes: dict[int, tuple[int, int]] = {}
+    transforms: dict[int, tuple[tuple[str, bytes], ...]] = {}
     if "iprp" in children:
-        aux_types, sizes = _parse_iprp(data, children["iprp"], path)
+        aux_types, sizes, transforms = _parse_iprp(data, children["iprp"], path)
     return HeifMeta(
         primary_id=_parse_pitm(data, children["pitm"], path) if "pitm" in children else None,
         items=_parse_iinf(data, children["iinf"], path),
@@ -192,6 +196,7 @@ def read_meta(data: bytes, path: Path | None) -> HeifMeta:
         aux_types=aux_types,
         sizes=sizes,
         locations=_parse_iloc(data, children["iloc"], path),
+        transforms=transforms,
     )
 
 
@@ -265,8 +270,9 @@ def _parse_iref(data: bytes, box: Box, path: Path | None) -> tuple[Reference, ..
 
 def _parse_iprp(
     data: bytes, box: Box, path: Path | None
-) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:
-    """Per item: the `auxC` type URN and the `ispe` (width, height), via `ipco` and `ipma`."""
+) -> tuple[dict[int, str], dict[int, tuple[int, int]], dict[int, tuple[tuple[str, bytes], ...]]]:
+    """Per item: the `auxC` type URN, the `ispe` (width, height) and the transformative
+    properties, via `ipco` and `ipma`."""
     children = list(iter_boxes(data, box.start, box.end, path))
     ipco = next((child for child in children if child.kind == "ipco"), None)
     if ipco is None:
@@ -274,6 +280,7 @@ def _parse_iprp(
     properties = list(iter_boxes(data, ipco.start, ipco.end, path))
     aux_types: dict[int, str] = {}
     sizes: dict[int, tuple[int, int]] = {}
+    transforms: dict[int, tuple[tuple[str, bytes], ...]] = {}
     for ipma in (child for child in children if child.kind == "ipma"):
         for item_id, index in _parse_ipma(data, ipma, path):
             if index == 0:
@@ -288,7 +295,10 @@ def _parse_iprp(
             elif prop.kind == "ispe":
                 cursor.full_box_header()
                 sizes[item_id] = (cursor.uint(4), cursor.uint(4))
-    return aux_types, sizes
+            elif prop.kind in TRANSFORM_KINDS:
+                entry = (prop.kind, data[prop.start : prop.end])
+                transforms[item_id] = (*transforms.get(item_id, ()), entry)
+    return aux_types, sizes, transforms
 
 
 def _parse_ipma(data: bytes, box: Box, path: Path | None) -> Iterator[tuple[int, int]]:
