@@ -4,13 +4,15 @@ Each command group is a module with `register(subparsers)`; its command function
 heavy libraries (torch, OpenCV, coremltools, LiteRT) when they run, so `--help` stays fast.
 Every refusal (a refused command line included) is a `Dc2kitError`, reported as one line with
 exit status 1; any other exception is a bug in dc2kit and says so in one line with exit status 2
-(`--verbose` adds the traceback).
+(`--verbose` adds the traceback). Other libraries' output goes to a log while a command runs
+(`dc2kit.cli.quiet`), unless `--verbose`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from types import ModuleType
 from dc2kit import __version__
 from dc2kit.cli import bench, capture, export, info, inspect, render, samples, train
 from dc2kit.cli.common import VERBOSE_HELP, ArgumentParser, UsageError, one_line
+from dc2kit.cli.quiet import other_libraries_logged
 from dc2kit.errors import Dc2kitError
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -63,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else 0
     as_json = getattr(args, "json", None) is True
     try:
-        return args.run(args)
+        with other_libraries_logged(args, shlex.join(argv)):
+            return args.run(args)
     except Dc2kitError as error:
         if args.verbose:
             traceback.print_exc()

@@ -11,18 +11,17 @@ from pathlib import Path
 from dc2kit.cli.common import (
     add_command,
     console,
-    errors,
     float_range,
     int_range,
     model_size,
     output_file,
 )
+from dc2kit.cli.quiet import phases
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
     from rich.table import Table
 
     from dc2kit.atomic import write_atomically
@@ -33,13 +32,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.runtimes.split(",") if name.strip()]
     choice, origin = resolved_weights(args)
     preset = args.preset or DEFAULT_PRESET
-    with Progress(console=errors, transient=True) as progress:
-        task = progress.add_task("benchmark", total=len(names))
+    with phases() as timer:
 
         def show(event: BenchProgress) -> None:
-            progress.update(task, description=f"{event.runtime}: {event.stage}")
             if event.stage == "done":
-                progress.advance(task)
+                timer.done()
+            else:
+                timer.step(f"[{event.index}/{event.total}] {event.runtime}: {event.stage}")
 
         results = run_benchmarks(
             preset,
@@ -91,19 +90,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_suite(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from dc2kit.bench.report import generate_report
     from dc2kit.bench.suite import run_suite
 
     choice, origin = resolved_weights(args)
-    with Progress(console=errors, transient=True) as progress:
-        task = progress.add_task(f"suite {args.suite}", total=None)
+    with phases() as timer:
         written = run_suite(
             args.suite,
             Path(args.results),
             Path(args.work_dir),
-            lambda text: progress.update(task, description=text),
+            lambda text: timer.done() if text.endswith(" done") else timer.step(text),
             weights=choice,
         )
     console.print(f"model rows measured with weights: {origin.label}", highlight=False)

@@ -47,7 +47,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    console.file.write(json.dumps(payload, indent=2) + "\n")
 
 
 def one_line(text: str) -> str:

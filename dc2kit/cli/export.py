@@ -16,6 +16,7 @@ from dc2kit.cli.common import (
     errors,
     model_size,
 )
+from dc2kit.cli.quiet import phases
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS, PRECISIONS, TARGETS, Precision
 
@@ -84,12 +85,10 @@ def _check_precision(targets: Sequence[str], precision: str) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from dc2kit.convert.errors import ExportError
     from dc2kit.convert.export import export_artifact
 
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # our own progress bar is enough
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # our phase lines are enough
     targets = TARGETS if args.target == "all" else (args.target,)
     _check_precision(targets, args.precision)
     options = _export_options(args)
@@ -99,14 +98,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as error:
         raise ExportError(f"{out_dir}: cannot create output folder ({error.strerror})") from error
     results = []
-    with Progress(console=errors, transient=True) as progress:
-        task = progress.add_task("export", total=None)
-
-        def step(text: str) -> None:
-            progress.update(task, description=text)
-
+    with phases() as timer:
         for target in targets:
-            results.append(export_artifact(target, options, out_dir, step))
+            timer.step(f"{target}: building the model")
+            results.append(export_artifact(target, options, out_dir, timer.step))
     if args.json:
         emit_json(
             {
@@ -144,16 +139,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from dc2kit.convert.export import verify_artifact
     from dc2kit.convert.manifest import read_manifest
 
-    with Progress(console=errors, transient=True) as progress:
-        task = progress.add_task("verify", total=None)
-        result = verify_artifact(
-            Path(args.artifact), lambda text: progress.update(task, description=text)
-        )
+    with phases() as timer:
+        result = verify_artifact(Path(args.artifact), timer.step)
     weights = read_manifest(result.artifact)["weights"]  # the origin recorded at export
     if args.json:
         emit_json(

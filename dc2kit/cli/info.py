@@ -11,10 +11,10 @@ from dc2kit.cli.common import (
     add_json,
     console,
     emit_json,
-    errors,
     int_range,
     model_size,
 )
+from dc2kit.cli.quiet import progress_bar
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.names import FORMULATIONS, PRESET_NAMES
 
@@ -87,7 +87,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_forward(args: argparse.Namespace) -> int:
     import torch
-    from rich.progress import Progress
 
     from dc2kit.model.builder import build_dc2
     from dc2kit.model.synthetic import synthetic_scene
@@ -97,7 +96,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
     config = model.config
     inputs = synthetic_scene(config.height, config.width, batch=args.batch, seed=args.seed or 0)
     timings: list[float] = []
-    with torch.inference_mode(), Progress(console=errors, transient=True) as progress:
+    with torch.inference_mode(), progress_bar() as progress:
         task = progress.add_task("forward passes", total=args.runs + 1)
         for _ in range(args.runs + 1):
             start = time.perf_counter()

@@ -15,7 +15,6 @@ from dc2kit.cli.common import (
     add_json,
     console,
     emit_json,
-    errors,
     finite_float,
     float_range,
     int_range,
@@ -23,6 +22,7 @@ from dc2kit.cli.common import (
     output_file,
     parse_point,
 )
+from dc2kit.cli.quiet import progress_bar
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 
 if TYPE_CHECKING:
@@ -97,14 +97,12 @@ def _report(
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from dc2kit.render.pipeline import save_png
 
     record = open_record(args)
     inputs = _render_inputs(args, record)
     engine, about = _engine(args, inputs)
-    with Progress(console=errors, transient=True) as progress:
+    with progress_bar() as progress:
         progress.add_task(f"rendering with the {args.engine} engine", total=None)
         start = time.perf_counter()
         image = engine(inputs)
@@ -125,7 +123,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import numpy as np
-    from rich.progress import Progress
 
     from dc2kit.render.pipeline import sweep_frames, write_video
 
@@ -134,7 +131,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     engine, about = _engine(args, inputs)
     near, far = (float(v) for v in np.percentile(inputs.disparity, (99.0, 1.0)))
     frames = sweep_frames(inputs, engine, args.sweep, args.frames, (near, far))
-    with Progress(console=errors, transient=True) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"{args.sweep} sweep", total=args.frames)
         counted = write_video(
             (progress.advance(task) or frame for frame in frames), args.out, args.fps
