@@ -18,8 +18,6 @@ from torch import nn
 
 from dc2kit import __version__
 from dc2kit.convert.coreml import (
-    IMAGE_BIAS,
-    IMAGE_SCALE,
     CoreMLRuntimeUnavailableError,
     _save_atomically,
     coreml_op_histogram,
@@ -27,6 +25,7 @@ from dc2kit.convert.coreml import (
     load_coreml_spec,
     predict_coreml,
 )
+from dc2kit.convert.coreml_io import IMAGE_BIAS, IMAGE_SCALE
 from dc2kit.convert.coreml_ops import TORCH_OP_KIND
 from dc2kit.convert.errors import ExportError
 from dc2kit.convert.mil_executor import execute
@@ -261,7 +260,7 @@ def test_image_io_inputs_and_output(mobile_fp32_images):
     output = spec.description.output[0]
     assert output.name == "image" and output.type.imageType.colorSpace == image_type.RGB
     assert (output.type.imageType.height, output.type.imageType.width) == (64, 96)
-    assert artifact.output_specs[0].value_range == (0.0, 255.0)
+    assert artifact.outputs[0].value_range == (0.0, 255.0)
     # The graph ends by mapping [-1, 1] to 0–255: image = (x + 1) · 127.5.
     producers = {op.outputs[0].name: op for op in _operations(spec)}
     scale = producers["image"]
@@ -274,9 +273,9 @@ def test_image_io_inputs_and_output(mobile_fp32_images):
 def test_all_outputs_are_named_and_described(mobile_fp32_images):
     _, artifact = mobile_fp32_images
     names = [f.name for f in load_coreml_spec(artifact.path).description.output]
-    assert names == [s.name for s in artifact.output_specs]
+    assert names == [s.name for s in artifact.outputs]
     assert names[0] == "image" and "mask_w_8" in names and len(names) == 1 + 4 * 5
-    mask = next(s for s in artifact.output_specs if s.name == "mask_w_8")
+    mask = next(s for s in artifact.outputs if s.name == "mask_w_8")
     assert mask.shape == (1, 1, 8, 12) and mask.value_range == (0.0, 1.0)
     assert mask.kind == "tensor" and mask.dtype == "float32"
 

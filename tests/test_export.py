@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from dc2kit.cli import main
 from dc2kit.convert import export as export_module
 from dc2kit.convert.errors import ExportError
+from dc2kit.convert.export_targets import EXPORT_TARGETS
 from dc2kit.convert.manifest import artifact_sha256, manifest_path
 from dc2kit.model import DC2Net, preset_config, save_dc2
 from dc2kit.model.builder import WeightsChoice, build_dc2
@@ -114,14 +116,14 @@ def _corrupt_one_bias(path, model):
 
 
 def test_a_corrupted_weight_fails_the_gate_and_leaves_nothing(tmp_path, capsys, monkeypatch):
-    real_convert = export_module._convert
+    tflite = EXPORT_TARGETS["tflite"]
 
-    def convert_then_corrupt(target, model, path, options, weights):
-        artifact = real_convert(target, model, path, options, weights)
+    def convert_then_corrupt(model, path, options, weights):
+        artifact = tflite.convert(model, path, options, weights)
         _corrupt_one_bias(path, model)
         return artifact
 
-    monkeypatch.setattr(export_module, "_convert", convert_then_corrupt)
+    monkeypatch.setitem(EXPORT_TARGETS, "tflite", replace(tflite, convert=convert_then_corrupt))
     code, _, err = _run(capsys, _tflite_argv(tmp_path))
     assert code == 1
     assert "misses the fp32 gate" in err
@@ -270,7 +272,8 @@ def test_the_constants_are_one_set_the_exporters_and_the_model_agree_with():
     from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS, GATES_DB, PRECISIONS, TARGETS
     from dc2kit.model import FORMULATIONS
 
-    assert tuple(PRECISIONS) == TARGETS == export_module.TARGETS
+    assert tuple(PRECISIONS) == TARGETS == tuple(EXPORT_TARGETS)
+    assert all(target.name == name for name, target in EXPORT_TARGETS.items())
     assert set(COMPUTE_PRECISIONS) == set(PRECISIONS["coreml"])
     assert set(GATES_DB) == {p for target in TARGETS for p in PRECISIONS[target]}
     assert set(EXPORTABLE_FORMULATIONS) == set(FORMULATIONS) - {"reference"}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from dc2kit.atomic import write_atomically
+from dc2kit.convert.artifact import Layout, TensorSpec, TFLiteArtifact
 from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.targets import PRECISIONS, Precision
@@ -35,7 +35,13 @@ from dc2kit.convert.tflite_report import (
     read_tflite_subgraphs,
     tflite_op_histogram,
 )
-from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, OutputSet, refuse_unexportable
+from dc2kit.convert.wrap import (
+    INPUT_NAMES,
+    ExportWrapper,
+    OutputSet,
+    describe,
+    refuse_unexportable,
+)
 from dc2kit.model import DC2Net
 from dc2kit.model.builder import WeightsOrigin
 from dc2kit.model.kernel_predict import (
@@ -63,38 +69,6 @@ COMPOSITE_NAME = "dc2kit.kernel_predict"
 Runner = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 IMAGE_CHANNELS = 3  # DC2Net's refiners apply their kernels to RGB images
 _TOOL_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One named signature tensor as the interpreter sees it."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-
-@dataclass(frozen=True)
-class TFLiteArtifact:
-    """A written .tflite and what it holds: signature I/O, ops, composites, tool versions."""
-
-    path: Path
-    precision: str
-    layout: str
-    signature_name: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    op_histogram: dict[str, int]
-    composite_names: tuple[str, ...]
-    converter_versions: dict[str, str]
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return tuple(spec.name for spec in self.inputs)
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return tuple(spec.name for spec in self.outputs)
 
 
 class CompositeKernelPredict(nn.Module):
@@ -249,16 +223,22 @@ def quantize_tflite(source: str | Path, destination: str | Path, precision: Prec
     return destination
 
 
-def _signature_specs(path: Path, signature_name: str) -> tuple[tuple[TensorSpec, ...], ...]:
+def _tensor_spec(name: str, detail: Mapping, layout: Layout) -> TensorSpec:
+    about = describe(name)
+    shape = tuple(int(d) for d in detail["shape"])
+    dtype = np.dtype(detail["dtype"]).name
+    return TensorSpec(name, "tensor", shape, dtype, layout, about.value_range, about.description)
+
+
+def _signature_specs(
+    path: Path, signature_name: str, layout: Layout
+) -> tuple[tuple[TensorSpec, ...], ...]:
     """(inputs, outputs) of the signature, as the interpreter reports them."""
     from ai_edge_litert.interpreter import Interpreter
 
     runner = Interpreter(model_path=str(path)).get_signature_runner(signature_name)
     return tuple(
-        tuple(
-            TensorSpec(name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name)
-            for name, detail in details.items()
-        )
+        tuple(_tensor_spec(name, detail, layout) for name, detail in details.items())
         for details in (runner.get_input_details(), runner.get_output_details())
     )
 
@@ -307,12 +287,13 @@ def export_tflite(
     write_atomically(
         path, add_metadata(_quantize(flatbuffer, precision, path), description, entries)
     )
-    inputs, outputs_ = _signature_specs(path, signature_name)
+    layout: Layout = "NHWC" if channels_last else "NCHW"
+    inputs, outputs_ = _signature_specs(path, signature_name, layout)
     subgraphs = read_tflite_subgraphs(path)
     return TFLiteArtifact(
         path=path,
         precision=precision,
-        layout="NHWC" if channels_last else "NCHW",
+        layout=layout,
         signature_name=signature_name,
         inputs=_ordered(inputs, wrapper.input_names),
         outputs=_ordered(outputs_, wrapper.output_names),

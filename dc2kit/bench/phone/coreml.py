@@ -189,7 +189,7 @@ class IOSRunner:
     ) -> Measurement:
         import coremltools as ct
 
-        from dc2kit.convert.coreml import _to_feature
+        from dc2kit.convert.coreml_package import to_coreml_feature
 
         load_start = load_average()
         start = time.perf_counter()
@@ -201,7 +201,7 @@ class IOSRunner:
         missing = sorted({d.name for d in descriptions} - set(inputs))
         if missing:
             raise ValueError(f"{path}: missing inputs {missing}")
-        feed = {d.name: _to_feature(d, inputs[d.name]) for d in descriptions}
+        feed = {d.name: to_coreml_feature(d, inputs[d.name]) for d in descriptions}
         first_ms = milliseconds(lambda: model.predict(feed))
         for _ in range(warmup):
             model.predict(feed)

@@ -1,0 +1,73 @@
+"""What one export is asked for (`ExportOptions`), checked against the targets and rebuilt from a
+manifest, so `export` and `verify` build the same model from the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dc2kit.convert.errors import ExportError
+from dc2kit.convert.targets import PRECISIONS, SUFFIXES, TARGETS, Target
+from dc2kit.convert.wrap import OutputSet
+from dc2kit.model import DC2Net
+from dc2kit.model.builder import WeightsChoice, WeightsOrigin, build_dc2
+from dc2kit.model.kernel_predict import Formulation
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    preset: str
+    height: int
+    width: int
+    precision: str
+    weights: WeightsChoice = field(default_factory=WeightsChoice)  # shipped unless said otherwise
+    formulation: Formulation = "shift"
+    outputs: OutputSet = "image"
+    channels_last: bool = False  # TFLite: NHWC inputs and outputs
+    image_io: bool = False  # Core ML: RGB image inputs and output, fp16 grayscale maps
+
+    def artifact_name(self, target: Target) -> str:
+        return f"dc2_{self.preset}_{self.width}x{self.height}_{self.precision}{SUFFIXES[target]}"
+
+    def flags(self) -> dict[str, Any]:
+        """The target-specific switches, as the manifest records them."""
+        return {
+            "outputs": self.outputs,
+            "channels_last": self.channels_last,
+            "image_io": self.image_io,
+        }
+
+
+def check_options(target: str, options: ExportOptions) -> None:
+    """Refuse an unknown target or a precision the target lacks."""
+    if target not in TARGETS:
+        raise ExportError(f"unknown target {target!r}; choose from {TARGETS}")
+    if options.precision not in PRECISIONS[target]:
+        raise ExportError(
+            f"precision {options.precision!r} is not available for {target}; "
+            f"choose from {PRECISIONS[target]}"
+        )
+
+
+def build_model(options: ExportOptions) -> tuple[DC2Net, WeightsOrigin]:
+    """The PyTorch model to export and where its weights came from (for the manifest)."""
+    size = (options.height, options.width)
+    return build_dc2(options.preset, size, weights=options.weights, formulation=options.formulation)
+
+
+def options_from_manifest(manifest: dict[str, Any]) -> ExportOptions:
+    """The options an artifact was exported with, from its manifest (for `verify`)."""
+    config, flags = manifest["config"], manifest["options"]
+    origin = WeightsOrigin.from_dict(manifest["weights"])
+    return ExportOptions(
+        preset=manifest["preset"],
+        height=config["height"],
+        width=config["width"],
+        precision=manifest["precision"],
+        weights=origin.choice(),  # verify then compares the weights' sha256
+        formulation=manifest["formulation"],
+        outputs=flags["outputs"],
+        channels_last=flags["channels_last"],
+        image_io=flags["image_io"],
+    )
