@@ -14,8 +14,9 @@ import pytest
 from dc2kit.bench.errors import BenchError
 from dc2kit.bench.harness import BenchProgress, Job, run_benchmarks
 from dc2kit.bench.memory import BASELINE_NOTE
+from dc2kit.bench.registry import RUNTIMES
 from dc2kit.bench.results import LOAD_END, LOAD_START, append_results, read_results
-from dc2kit.bench.runtimes import RUNTIMES, Workload
+from dc2kit.bench.runtimes import Workload
 from dc2kit.bench.timing import achieved_gflops, summarize, trimmed_mean
 from dc2kit.bench.worker import TASKS, USAGE, main, run_worker
 from dc2kit.model import preset_config

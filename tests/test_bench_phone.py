@@ -2,12 +2,12 @@
 
 import json
 import os
-import stat
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from phone_fakes import fake_adb
 
 from dc2kit.bench.phone import (
     AndroidRunner,
@@ -309,32 +309,8 @@ def test_no_adb_is_a_skip_reason():
     assert "platform-tools" in raised.value.reason
 
 
-def _fake_adb(tmp_path: Path, devices: str) -> Path:
-    """An `adb` that logs its argv and answers from the recorded fixtures."""
-    script = tmp_path / "adb"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        + textwrap.dedent(
-            f"""\
-            import json, sys
-            args = sys.argv[1:]
-            with open({str(tmp_path / "calls.jsonl")!r}, "a") as log:
-                log.write(json.dumps(args) + "\\n")
-            if args == ["devices"]:
-                print({devices!r})
-            elif args[-1] == "getprop":
-                print(open({str(DATA / "getprop.txt")!r}).read())
-            elif any(a.startswith("--graph=") for a in args):
-                print(open({str(DATA / "tflite_gpu.txt")!r}).read())
-            """
-        )
-    )
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return script
-
-
 def test_run_executes_the_commands_and_records_the_phone(tmp_path):
-    adb = _fake_adb(tmp_path, "List of devices attached\nR5CW\tdevice\n")
+    adb = fake_adb(tmp_path, "List of devices attached\nR5CW\tdevice\n")
     runner = AndroidRunner(serial="R5CW", adb=str(adb))
     measurement = runner.run("dc2.tflite", "benchmark_model", config={"h": 384})
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
@@ -359,7 +335,7 @@ def test_run_executes_the_commands_and_records_the_phone(tmp_path):
     ],
 )
 def test_missing_device_is_a_skip_reason(tmp_path, listing, serial, reason):
-    adb = _fake_adb(tmp_path, listing)
+    adb = fake_adb(tmp_path, listing)
     with pytest.raises(PhoneUnavailable, match=reason):
         AndroidRunner(serial=serial, adb=str(adb)).check()
 

@@ -266,7 +266,7 @@ def test_no_results_gives_no_data_targets(tmp_path):
     (tmp_path / "results").mkdir()
     out = generate_report(tmp_path / "results", tmp_path / "REPORT.md", tmp_path / "plots")
     targets = section(out.read_text(), "## Targets")
-    assert targets.count("| no data | **no data** |") == 3
+    assert targets.count("| no data | **no data** |") == 4
     assert list((tmp_path / "plots").iterdir()) == []
 
 
@@ -377,3 +377,30 @@ def test_estimate_assumptions_are_listed_once_per_device_and_marked_by_precision
         "- (fp16 only) fp16 throughput assumed",
         "- (int8 only) int8 throughput assumed",
     ]
+
+
+def test_memory_target_compares_low_memory_peaks_with_the_goal_busy_rows_kept(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    busy = {**HOST, LOAD_START: 1.2, LOAD_END: 3.5}
+    size = (1024, 768)
+    rows = [
+        replace(model("tflite-fp32", "mobile", size, 1300.0), peak_rss_mb=5000.0),
+        replace(model("tflite-fp32-lowmem", "mobile", size, 2000.0), peak_rss_mb=1400.0),
+        replace(
+            model("tflite-int8-lowmem", "mobile", size, 900.0), peak_rss_mb=1431.0, provenance=busy
+        ),
+        replace(model("tflite-fp16-lowmem", "mobile", (512, 384), 500.0), peak_rss_mb=9999.0),
+    ]
+    append_results(results / "model.jsonl", rows)
+    text = generate_report(results, tmp_path / "REPORT.md", tmp_path / "plots").read_text()
+    targets = section(text, "## Targets")
+    # 1.5 GB = 1.5e9 bytes = 1430.5 MiB: 1400 MiB meets it, 1431 MiB does not.
+    assert (
+        "| Mobile preset at 1024×768 in the low-memory TFLite runtime (transient indirection) "
+        "| ≤ 1.5 GB (1431 MiB) peak RSS | fp32 1400 MiB, int8 1431 MiB | **not met** |" in targets
+    )
+    assert "| fp32 | 5000 | 1300 | 1400 | 2000 | 1.54× | quiet | met |" in targets
+    assert "| int8 | — | — | 1431 | 900 | — | busy | not met |" in targets
+    # The busy row counts for memory, and the latency targets still leave it out.
+    assert "Left out as busy: 1 of 4 measured rows;" in targets

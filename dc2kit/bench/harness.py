@@ -43,8 +43,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from dc2kit.bench.errors import BenchError
 from dc2kit.bench.memory import baseline_note, peak_rss_mb
+from dc2kit.bench.phone.runtime import DeviceSettings
+from dc2kit.bench.registry import RUNTIMES
 from dc2kit.bench.results import Measurement, load_average, load_provenance, provenance
-from dc2kit.bench.runtimes import RUNTIMES, Runtime, Workload
+from dc2kit.bench.runtimes import Runtime, Workload
 from dc2kit.bench.timing import (
     PROBE_SIZE,
     achieved_gflops,
@@ -193,6 +195,24 @@ def build_in_child(job: Job) -> None:
     _run_child("build", job)
 
 
+def measure_on_device(job: Job, runtime: Runtime, device: DeviceSettings) -> Measurement | None:
+    """A device runtime's row from its device (with the host row's config and command);
+    None for host runtimes, which `measure_in_child` measures."""
+    if not runtime.on_device:
+        return None
+    measurement = runtime.measure_on_device(
+        job.workload,
+        Path(job.work_dir),
+        device,
+        runs=job.runs,
+        warmup=job.warmup,
+        config=_config(job, runtime),
+    )
+    return replace(
+        measurement, gmac=job.gmac, provenance={**measurement.provenance, "command": job.command}
+    )
+
+
 # ----------------------------------------------------------------------------- the suite
 
 
@@ -253,9 +273,11 @@ def run_benchmarks(
     formulation: str = "shift",
     weights: WeightsChoice | None = None,
     progress: Callable[[BenchProgress], None] | None = None,
+    device: DeviceSettings | None = None,
 ) -> list[Measurement]:
     """Measure `preset` at `size` = (height, width) on each named runtime, one child each, with
     the preset's shipped weights unless `weights` says otherwise (rows name their origin).
+    Device runtimes (`android-*`) run on the phone `device` names, or are skipped with the reason.
 
     Artifacts are built (once, cached in `work_dir`) before their runtime is measured. Raises
     `BenchError` for unknown runtimes, bad protocol settings, or a failing child.
@@ -274,10 +296,11 @@ def run_benchmarks(
     work_dir = Path(work_dir)
     command = shlex.join(sys.argv)
     notify = progress or (lambda _: None)
+    device = device or DeviceSettings()
     results = []
     for index, runtime in enumerate(chosen, start=1):
         job = Job(runtime.name, workload, str(work_dir), runs, seconds, warmup, gmac, command)
-        reason = runtime.skip_reason()
+        reason = runtime.skip_reason(device)
         if reason is not None:
             measurement = skipped(job, reason)
         else:
@@ -286,7 +309,7 @@ def run_benchmarks(
                 notify(BenchProgress(index, len(chosen), runtime.name, "build"))
                 build_in_child(job)
             notify(BenchProgress(index, len(chosen), runtime.name, "measure"))
-            measurement = measure_in_child(job)
+            measurement = measure_on_device(job, runtime, device) or measure_in_child(job)
         notify(BenchProgress(index, len(chosen), runtime.name, "done", measurement))
         results.append(measurement)
     return results

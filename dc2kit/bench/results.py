@@ -53,7 +53,7 @@ class Measurement:
     machine_peak_gflops: float | None = None
     share_of_peak: float | None = None
     notes: tuple[str, ...] = ()
-    placement: dict[str, Any] | None = None  # per-device op residency (Core ML compute plan)
+    placement: dict[str, Any] | None = None  # residency: Core ML plan or phone delegate nodes
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

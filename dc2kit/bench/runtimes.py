@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from dc2kit.bench.phone.runtime import DeviceSettings
+    from dc2kit.bench.results import Measurement
     from dc2kit.model import DC2Net
     from dc2kit.model.builder import WeightsOrigin
 
 RunOnce = Callable[[], Any]
 INPUT_SEED = 0
 MAX_BLUR_RADIUS = 8.0  # defocus inputs are blur radii in pixels
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,10 @@ class Runtime:
     precision: str
     executor: str  # what actually computes, for the record
     modules: tuple[str, ...] = ()  # imported before load is timed: library start-up is not load
+    on_device = False  # True: measured on an attached device by `measure_on_device`
 
-    def skip_reason(self) -> str | None:
-        """Why this runtime cannot run on this machine, or None when it can."""
+    def skip_reason(self, device: DeviceSettings) -> str | None:
+        """Why this runtime cannot run here (or on the attached device), or None when it can."""
         return None
 
     def artifact_path(self, workload: Workload, work_dir: Path) -> Path | None:
@@ -112,6 +116,20 @@ class Runtime:
     def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
         """Load and initialise; return a callable running one inference on fixed inputs."""
         raise NotImplementedError
+
+    def measure_on_device(
+        self,
+        workload: Workload,
+        work_dir: Path,
+        device: DeviceSettings,
+        *,
+        runs: int,
+        warmup: int,
+        config: dict[str, Any],
+    ) -> Measurement:
+        """A device runtime's row, measured by the device's own tool (host runtimes have none:
+        the harness measures them in a child process)."""
+        raise NotImplementedError(f"{self.name} is measured on this machine, not on a device")
 
     def describe(self) -> dict[str, Any]:
         return {"precision": self.precision, "executor": self.executor}
@@ -176,6 +194,58 @@ class TFLiteRuntime(Runtime):
         return lambda: runner(**inputs)
 
 
+# XNNPACK delegate flags (tflite/delegates/xnnpack/xnnpack_delegate.h). LiteRT's CPU accelerator
+# starts from TfLiteXNNPackDelegateOptionsDefault() and *replaces* its flags with
+# `CpuOptions.xnnpack_flags`, so the defaults this build sets (signed and unsigned 8-bit
+# inference) are kept by or-ing them in.
+XNNPACK_FLAG_QS8 = 0x1
+XNNPACK_FLAG_QU8 = 0x2
+XNNPACK_FLAG_TRANSIENT_INDIRECTION_BUFFER = 0x20
+LOW_MEMORY_XNNPACK_FLAGS = (
+    XNNPACK_FLAG_QS8 | XNNPACK_FLAG_QU8 | XNNPACK_FLAG_TRANSIENT_INDIRECTION_BUFFER
+)
+
+
+class LowMemoryTFLiteRuntime(TFLiteRuntime):
+    """The same .tflite on LiteRT's `CompiledModel` CPU path with XNNPACK's transient indirection
+    buffer: each convolution rebuilds its indirection buffer (8 bytes x kh x kw per output pixel)
+    in a shared workspace at every run instead of keeping its own for the model's lifetime.
+    Costs time, saves most of the resident memory of a full-resolution network."""
+
+    modules = ("ai_edge_litert.compiled_model",)
+
+    def __init__(self, precision: str) -> None:
+        super().__init__(precision)
+        self.name = f"tflite-{precision}-lowmem"
+        self.executor = (
+            "LiteRT CompiledModel, CPU (XNNPACK), "
+            f"xnnpack_flags=0x{LOW_MEMORY_XNNPACK_FLAGS:x} "
+            "(QS8 | QU8 | TRANSIENT_INDIRECTION_BUFFER)"
+        )
+
+    def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        options = Options(
+            hardware_accelerators=HardwareAccelerator.CPU,
+            cpu_options=CpuOptions(
+                num_threads=workload.threads, xnnpack_flags=LOW_MEMORY_XNNPACK_FLAGS
+            ),
+        )
+        model = CompiledModel.from_file(
+            str(self.artifact_path(workload, work_dir)), options=options
+        )
+        (signature,) = model.get_signature_list().values()
+        inputs = model.create_input_buffers(0)
+        outputs = model.create_output_buffers(0)
+        arrays = benchmark_inputs(workload.height, workload.width)
+        for name, buffer in zip(signature["inputs"], inputs, strict=True):
+            buffer.write(arrays[name])
+        return lambda: model.run_by_index(0, inputs, outputs)
+
+
 COREML_COMPUTE_UNITS = {
     "cpu": "CPU_ONLY",
     "gpu": "CPU_AND_GPU",
@@ -198,7 +268,7 @@ class CoreMLRuntime(Runtime):
         self.compute_units = COREML_COMPUTE_UNITS[units]
         self.executor = f"Core ML MLModel.predict, compute_units={self.compute_units}"
 
-    def skip_reason(self) -> str | None:
+    def skip_reason(self, device: DeviceSettings) -> str | None:
         return None if sys.platform == "darwin" else "Core ML runs only on macOS"
 
     def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
@@ -236,12 +306,9 @@ def _coreml_feed(model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndar
     return feed
 
 
-def _registry(*runtimes: Runtime) -> dict[str, Runtime]:
-    return {runtime.name: runtime for runtime in runtimes}
-
-
-RUNTIMES: dict[str, Runtime] = _registry(
+HOST_RUNTIMES: tuple[Runtime, ...] = (
     TorchRuntime(),
-    *(TFLiteRuntime(precision) for precision in ("fp32", "fp16", "int8")),
+    *(TFLiteRuntime(precision) for precision in TFLITE_PRECISIONS),
+    *(LowMemoryTFLiteRuntime(precision) for precision in TFLITE_PRECISIONS),
     *(CoreMLRuntime(units) for units in COREML_COMPUTE_UNITS),
 )

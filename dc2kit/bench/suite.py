@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 SUITES_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "suites.json"
 Progress = Callable[[str], None]
+# Sections with the whole network's grid: `model` (the presets at the sizes compared across
+# runtimes) and `memory` (the mobile preset at its design size, default vs low-memory runtimes).
+MODEL_SECTIONS = ("model", "memory")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -36,16 +39,53 @@ def load_suite(name: str, path: str | Path = SUITES_FILE) -> dict[str, Any]:
     return suites[name]
 
 
+def _run_model_grid(
+    grid: dict[str, Any],
+    work_dir: Path,
+    progress: Progress,
+    weights: WeightsChoice | None,
+    save: Callable[[str, list], None],
+) -> None:
+    """Runtimes x presets x sizes of the whole network, and the phone estimates of each."""
+    for preset in grid["presets"]:
+        for size in grid["sizes"]:
+            label = f"model {preset} {size}"
+            progress(label)
+            save(
+                "model.jsonl",
+                run_benchmarks(
+                    preset,
+                    parse_size(size),
+                    grid["runtimes"],
+                    grid["threads"] or os.cpu_count() or 1,
+                    runs=grid["runs"],
+                    seconds=grid["seconds"],
+                    warmup=grid["warmup"],
+                    work_dir=work_dir,
+                    formulation=grid["formulation"],
+                    weights=weights,
+                    progress=lambda p, label=label: progress(f"{label}: {p.runtime} {p.stage}"),
+                ),
+            )
+            for precision in ("fp16", "int8"):
+                save("estimates.jsonl", estimate_measurements(preset, *parse_size(size), precision))
+
+
 def run_suite(
     name: str,
     results_dir: Path,
     work_dir: Path,
     progress: Progress = lambda _: None,
     weights: WeightsChoice | None = None,
+    sections: Sequence[str] | None = None,
 ) -> dict[str, int]:
-    """Run every section of suite `name` (model rows with `weights`, by default the shipped ones);
-    returns the number of results written per file."""
+    """Run every section of suite `name` (or those `sections` name), model rows with `weights`
+    (by default the shipped ones); returns the number of results written per file."""
     suite = load_suite(name)
+    unknown = sorted(set(sections or ()) - set(suite))
+    if unknown:
+        raise BenchError(f"suite {name!r} has no section {unknown}; it has {sorted(suite)}")
+    suite = {key: value for key, value in suite.items() if not sections or key in sections}
     results_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
 
@@ -53,31 +93,9 @@ def run_suite(
         append_results(results_dir / file, measurements)
         written[file] = written.get(file, 0) + len(measurements)
 
-    model = suite.get("model")
-    if model:
-        for preset in model["presets"]:
-            for size in model["sizes"]:
-                label = f"model {preset} {size}"
-                progress(label)
-                save(
-                    "model.jsonl",
-                    run_benchmarks(
-                        preset,
-                        parse_size(size),
-                        model["runtimes"],
-                        model["threads"] or os.cpu_count() or 1,
-                        runs=model["runs"],
-                        seconds=model["seconds"],
-                        warmup=model["warmup"],
-                        work_dir=work_dir,
-                        formulation=model["formulation"],
-                        weights=weights,
-                        progress=lambda p, label=label: progress(f"{label}: {p.runtime} {p.stage}"),
-                    ),
-                )
-                for precision in ("fp16", "int8"):
-                    estimates = estimate_measurements(preset, *parse_size(size), precision)
-                    save("estimates.jsonl", estimates)
+    for section in MODEL_SECTIONS:
+        if section in suite:
+            _run_model_grid(suite[section], work_dir, progress, weights, save)
     micro = suite.get("kernel_predict")
     if micro:
         save(

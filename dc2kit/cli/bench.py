@@ -26,6 +26,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from dc2kit.atomic import write_atomically
     from dc2kit.bench.harness import BenchProgress, run_benchmarks
+    from dc2kit.bench.phone.runtime import DeviceSettings
     from dc2kit.bench.results import append_results
     from dc2kit.model.builder import DEFAULT_PRESET
 
@@ -52,6 +53,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             formulation=args.formulation,
             weights=choice,
             progress=show,
+            device=DeviceSettings(
+                adb_serial=args.adb_serial,
+                benchmark_binary=args.benchmark_model,
+                npu_libraries=tuple(args.npu_library),
+                tool=args.benchmark_tool,
+            ),
         )
     if args.append:
         append_results(args.append, results)
@@ -78,15 +85,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         t = r.timings
         table.add_row(
             r.runtime,
-            f"{t.p50_ms:.1f}",
-            f"{t.p90_ms:.1f}",
-            f"{t.trimmed_mean_ms:.1f}",
-            f"{r.peak_rss_mb:.0f}",
-            f"{r.achieved_gflops:.1f}",
-            f"{r.share_of_peak:.0%}",
+            _cell(t.p50_ms, ".1f"),
+            _cell(t.p90_ms, ".1f"),
+            _cell(t.trimmed_mean_ms, ".1f"),
+            _cell(r.peak_rss_mb, ".0f"),
+            _cell(r.achieved_gflops, ".1f"),
+            _cell(r.share_of_peak, ".0%"),
         )
     console.print(table)
     return 0
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A figure, or a dash where the runtime's tool prints none (a phone's p90, its GFLOP/s)."""
+    return "—" if value is None else format(value, spec)
 
 
 def cmd_bench_suite(args: argparse.Namespace) -> int:
@@ -101,6 +113,7 @@ def cmd_bench_suite(args: argparse.Namespace) -> int:
             Path(args.work_dir),
             lambda text: timer.done() if text.endswith(" done") else timer.step(text),
             weights=choice,
+            sections=args.sections,
         )
     console.print(f"model rows measured with weights: {origin.label}", highlight=False)
     report = generate_report(Path(args.results), Path(args.report), Path(args.plots))
@@ -126,7 +139,8 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     from dc2kit.bench.harness import DEFAULT_RUNS, DEFAULT_SECONDS, DEFAULT_WARMUP
-    from dc2kit.bench.runtimes import RUNTIMES
+    from dc2kit.bench.phone.android import TOOLS
+    from dc2kit.bench.registry import RUNTIMES
 
     bench = add_command(commands, "bench", help="measure latency and memory of host runtimes")
     add_weights_arguments(bench)
@@ -153,6 +167,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--append", metavar="FILE", type=output_file(), help="append results as JSON lines"
     )
+    phone = bench.add_argument_group("phone runtimes (android-cpu, android-gpu, android-npu)")
+    phone.add_argument("--adb-serial", help="the phone's adb serial (default: the only one)")
+    phone.add_argument(
+        "--benchmark-model", metavar="PATH", help="LiteRT's benchmark_model built for the phone"
+    )
+    phone.add_argument(
+        "--benchmark-tool",
+        choices=TOOLS,
+        default="tflite",
+        help="which benchmark_model build: the TFLite interpreter's or LiteRT's CompiledModel's",
+    )
+    phone.add_argument(
+        "--npu-library",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a vendor library an NPU run loads (repeat; QNN: libQnnTFLiteDelegate.so, ...)",
+    )
     bench.set_defaults(run=cmd_bench)
 
     suite = add_command(
@@ -162,6 +194,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     suite.add_argument("--suite", default="demo", help="standard or demo")
     suite.add_argument("--work-dir", default="build/bench-models")
+    suite.add_argument(
+        "--sections",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        help="comma-separated sections to run (model, memory, kernel_predict, training; "
+        "default: all)",
+    )
     add_weights_arguments(suite, preset=False)
     _report_arguments(suite)
     suite.set_defaults(run=cmd_bench_suite)

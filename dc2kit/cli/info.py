@@ -23,6 +23,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from dc2kit.bench.estimate import ACCELERATORS, model_traffic, roofline_estimate
+    from dc2kit.bench.footprint import MIB, indirection_cost
     from dc2kit.model import preset_config
     from dc2kit.model.summary import model_costs
 
@@ -30,6 +31,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     costs = model_costs(config)
     traffic = model_traffic(config)
     estimates = [roofline_estimate(costs["total"].macs, traffic, acc) for acc in ACCELERATORS]
+    indirection = indirection_cost(config)
     if args.json:
         emit_json(
             {
@@ -44,6 +46,12 @@ def cmd_info(args: argparse.Namespace) -> int:
                         "kernel_predict_gmac": cost.kernel_predict_macs / 1e9,
                     }
                     for name, cost in costs.items()
+                },
+                "memory": {
+                    "weights_fp32_mib": round(costs["total"].params * 4 / MIB, 2),
+                    "xnnpack_indirection_mib": round(indirection.total_bytes / MIB, 2),
+                    "xnnpack_indirection_transient_mib": round(indirection.largest_bytes / MIB, 2),
+                    "indirection_convolutions": indirection.convolutions,
                 },
                 "estimates": [
                     {
@@ -72,6 +80,12 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{cost.kernel_predict_macs / 1e9:.3f}",
         )
     console.print(table)
+    console.print(
+        f"[bold]memory estimate[/bold] weights {costs['total'].params * 4 / MIB:.1f} MiB fp32; "
+        "on XNNPACK (LiteRT CPU), besides activations:"
+    )
+    for line in indirection.describe():
+        console.print(f"  - {line}", highlight=False)
     for e in estimates:
         console.print(
             f"[bold]estimate[/bold] {e.device}: {e.latency_ms:.1f} ms ({e.bound}-bound: compute "

@@ -45,8 +45,13 @@ _FOOTPRINT_MB = re.compile(
     rf"init={_NUMBER} overall={_NUMBER}"
 )
 _LITERT_FOOTPRINT_MB = re.compile(rf"^Overall footprint:\s+{_NUMBER} MB")
-_REPLACED = re.compile(r"^Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]+)\)")
-_QNN_REPLACED = re.compile(r"^(\w+) delegate: (\d+) nodes delegated out of (\d+) nodes")
+_REPLACED = re.compile(
+    r"^Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]+)\)"
+    r"(?: node, yielding (\d+) partitions?)?"
+)
+_QNN_REPLACED = re.compile(
+    r"^(\w+) delegate: (\d+) nodes delegated out of (\d+) nodes(?: with (\d+) partitions?)?"
+)
 _NOT_EXECUTED = re.compile(r"^Though (\w+) delegate is explicitly applied, .* will not be executed")
 _DELEGATION_FAILURES = re.compile(
     r"^(?:Disallowed CPU fallback detected|Failed to apply \S+ delegate"
@@ -70,6 +75,7 @@ class Delegation:
     delegate: str
     nodes: int
     total: int
+    partitions: int | None = None  # delegate kernels the graph was split into, where printed
 
     @property
     def on_cpu(self) -> bool:
@@ -117,9 +123,11 @@ def read_benchmark_output(text: str) -> BenchmarkOutput:
         if line.startswith("count="):
             stats.append(_stats(line))
         elif match := _REPLACED.match(line):
-            delegations.append(Delegation(match[3], int(match[1]), int(match[2])))
+            partitions = int(match[4]) if match[4] else None
+            delegations.append(Delegation(match[3], int(match[1]), int(match[2]), partitions))
         elif match := _QNN_REPLACED.match(line):
-            delegations.append(Delegation(match[1], int(match[2]), int(match[3])))
+            partitions = int(match[4]) if match[4] else None
+            delegations.append(Delegation(match[1], int(match[2]), int(match[3]), partitions))
         elif match := _NOT_EXECUTED.match(line):
             not_executed.append(match[1])
         elif _DELEGATION_FAILURES.match(line):
@@ -251,6 +259,7 @@ def parse_benchmark_model(
     return Measurement(
         suite="phone",
         runtime=f"android-{accelerator}" + ("+cpu" if partial else ""),
+        placement=residency(output.delegations),
         config={"accelerator": accelerator, **(config or {})},
         source="phone",
         timings=timings,
@@ -258,6 +267,24 @@ def parse_benchmark_model(
         notes=tuple(notes),
         provenance=_android_provenance(config or {}, device or {}, command),
     )
+
+
+def residency(delegations: Sequence[Delegation]) -> dict[str, Any] | None:
+    """Where the graph ran, per delegate: delegated and undelegated node counts and partitions
+    (the log's `Replacing N out of M node(s) ... yielding P partitions` lines)."""
+    if not delegations:
+        return None
+    return {
+        "delegates": [
+            {
+                "delegate": d.delegate,
+                "delegated_nodes": d.nodes,
+                "undelegated_nodes": d.total - d.nodes,
+                "partitions": d.partitions,
+            }
+            for d in delegations
+        ]
+    }
 
 
 def _android_provenance(

@@ -70,7 +70,9 @@ def targets_section(targets: list[TargetResult], measured: list[Entry]) -> list[
         "",
         "Computed from the measured rows below (not from estimates), leaving out rows measured "
         "while the machine was busy: a 1-minute load average above its core count at the start "
-        "or end of the timed runs (benchmarks/README.md says why). " + _busy_summary(measured),
+        "or end of the timed runs (benchmarks/README.md says why). The memory target keeps "
+        "them and marks them: a busy machine changes the times, not a process's peak RSS. "
+        + _busy_summary(measured),
         "",
     ]
     lines += markdown_table(
