@@ -19,6 +19,7 @@ from dc2kit.bench.results import LOAD_END, LOAD_START, append_results, read_resu
 from dc2kit.bench.runtimes import Workload
 from dc2kit.bench.timing import achieved_gflops, summarize, trimmed_mean
 from dc2kit.bench.worker import TASKS, USAGE, main, run_worker
+from dc2kit.convert.residency import xnnpack_residency
 from dc2kit.model import preset_config
 from dc2kit.model.builder import WeightsChoice, resolve_weights
 from dc2kit.model.summary import model_costs
@@ -214,6 +215,8 @@ def test_tflite_export_is_cached_and_reused(tmp_path):
     assert first.config["precision"] == "fp32"
     assert "XNNPACK" in first.config["executor"]
     assert any("XNNPACK delegate" in note for note in first.notes)  # LiteRT's own log line
+    assert first.placement == xnnpack_residency(artifact).as_placement()  # residency per row
+    assert first.placement["undelegated"] == {"STABLEHLO_COMPOSITE(dc2kit.kernel_predict)": 8}
 
     events.clear()
     (second,) = run_benchmarks(

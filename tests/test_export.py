@@ -65,7 +65,12 @@ def test_export_writes_artifact_and_manifest(tflite_export):
     assert set(checks) == {"random", "structured"}
     assert manifest["parity"]["passed"]
     assert manifest["parity"]["min_psnr_db"] >= 80
-    assert manifest["delegate_report"]["gpu_delegate_verdict"]
+    report = manifest["delegate_report"]  # the default lowering: one composite per call
+    assert report["gpu_delegable"] is False
+    assert report["gpu_verdict"]["summary"].startswith("not GPU-delegable: 8× STABLEHLO_COMPOSITE")
+    composites = {"STABLEHLO_COMPOSITE(dc2kit.kernel_predict)": 8}
+    assert report["xnnpack_residency"]["undelegated"] == composites
+    assert manifest["options"]["kernel_predict"] == "composite"
     assert [spec["name"] for spec in manifest["inputs"]] == ["w", "uw", "defocus_w", "defocus_t"]
 
 

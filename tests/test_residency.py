@@ -55,6 +55,14 @@ def test_a_resize_nearest_splits_the_graph_and_is_left_to_the_interpreter(reside
     assert resize.undelegated_ops == 1 and resize.delegated_ops > 0
     assert resize.partitions == 2  # the convs before and after it
     assert not resize.fully_accelerated and not resize.complete
+    assert resize.as_placement()["delegates"] == [
+        {
+            "delegate": "XNNPACK",
+            "delegated_nodes": resize.delegated_ops,
+            "undelegated_nodes": 1,
+            "partitions": 2,
+        }
+    ]
 
 
 def test_the_reshape_form_is_one_complete_partition(residencies):

@@ -15,7 +15,9 @@ import torch
 
 from dc2kit.convert import tflite
 from dc2kit.convert.errors import ExportError
+from dc2kit.convert.gpu_support import gpu_verdict
 from dc2kit.convert.parity import GATES_DB, check_parity, parity_inputs, torch_runner
+from dc2kit.convert.residency import xnnpack_residency
 from dc2kit.convert.tflite import (
     COMPOSITE_NAME,
     analyze_tflite,
@@ -173,6 +175,23 @@ def test_analyzer_verdict_is_parsed(mobile_im2col):
     assert len(report.subgraphs) == 1 + CALLS
 
 
+def test_composite_artifact_is_not_gpu_delegable_and_leaves_only_composites_to_the_cpu(
+    mobile_im2col,
+):
+    _, artifact = mobile_im2col
+    subgraphs = read_tflite_subgraphs(artifact.path)
+    verdict = gpu_verdict(subgraphs, analyze_tflite(artifact.path).gpu_compatible)
+    assert not verdict.delegable
+    assert verdict.reasons == (
+        f"{CALLS}× {composite_label(COMPOSITE_NAME)}: no GPU delegate knows this composite "
+        "(the TFLite GPU delegate parses no STABLEHLO_COMPOSITE; LiteRT's takes only "
+        "odml.group_norm, odml.l2_norm, odml.rms_norm); export with --kernel-predict ops",
+    )
+    residency = xnnpack_residency(artifact.path)
+    assert residency.undelegated == {composite_label(COMPOSITE_NAME): CALLS}
+    assert residency.partitions > 1 and not residency.fully_accelerated
+
+
 def test_gpu_verdict_parser_reads_warnings_and_silence():
     text = "Op#3 FOO\nGPU COMPATIBILITY WARNING: Not supported op FOO\n"
     assert parse_gpu_verdict(text) == (False, ("GPU COMPATIBILITY WARNING: Not supported op FOO",))
@@ -199,6 +218,7 @@ def test_converter_crash_is_one_line_export_error_and_leaves_nothing(tmp_path, m
     [
         ("shift", {"precision": "int4"}, "unknown precision"),
         ("shift", {"outputs": "some"}, "unknown output set"),
+        ("shift", {"kernel_predict": "inline"}, "unknown kernel-predict lowering 'inline'"),
         ("reference", {}, "'reference' cannot be exported"),
     ],
 )

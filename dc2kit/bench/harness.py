@@ -122,6 +122,7 @@ def measure(job: Job) -> Measurement:
     machine_peak = matmul_peak_gflops()
     timings = summarize(samples, load_ms=load_ms, first_ms=first_ms, warmup=job.warmup)
     achieved = achieved_gflops(job.gmac, timings.p50_ms)
+    placement = runtime.placement(job.workload, Path(job.work_dir))  # after peak RSS is read
     return Measurement(
         suite=SUITE,
         runtime=job.runtime,
@@ -133,6 +134,7 @@ def measure(job: Job) -> Measurement:
         achieved_gflops=achieved,
         machine_peak_gflops=machine_peak,
         share_of_peak=achieved / machine_peak,
+        placement=placement,
         notes=(
             baseline_note(rss_before_load),
             "achieved GFLOP/s = 2 x MACs / p50; peak = best dense fp32 "

@@ -131,6 +131,11 @@ class Runtime:
         the harness measures them in a child process)."""
         raise NotImplementedError(f"{self.name} is measured on this machine, not on a device")
 
+    def placement(self, workload: Workload, work_dir: Path) -> dict[str, Any] | None:
+        """Where the artifact's ops run (a row's `placement`), measured after the timed runs;
+        None where this runtime has no such view."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {"precision": self.precision, "executor": self.executor}
 
@@ -183,6 +188,12 @@ class TFLiteRuntime(Runtime):
             export_tflite(model, fp32, precision="fp32", weights=origin)
         if self.precision != "fp32":
             quantize_tflite(fp32, path, self.precision)
+
+    def placement(self, workload: Workload, work_dir: Path) -> dict[str, Any]:
+        """XNNPACK partitions of the artifact, as LiteRT (interpreter, CompiledModel) sees them."""
+        from dc2kit.convert.residency import xnnpack_residency
+
+        return xnnpack_residency(self.artifact_path(workload, work_dir)).as_placement()
 
     def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
         from ai_edge_litert.interpreter import Interpreter

@@ -18,7 +18,13 @@ from dc2kit.cli.common import (
 )
 from dc2kit.cli.quiet import phases
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
-from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS, PRECISIONS, TARGETS, Precision
+from dc2kit.convert.targets import (
+    EXPORTABLE_FORMULATIONS,
+    KERNEL_PREDICT_LOWERINGS,
+    PRECISIONS,
+    TARGETS,
+    Precision,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -69,7 +75,21 @@ def _export_options(args: argparse.Namespace) -> ExportOptions:
         outputs=args.outputs,
         channels_last=args.channels_last,
         image_io=args.image_io,
+        kernel_predict=args.kernel_predict,
     )
+
+
+def _print_tflite_residency(report: dict) -> None:
+    """XNNPACK's partitions as LiteRT measured them, and our GPU verdict with its reasons."""
+    cpu = report["xnnpack_residency"]
+    left = ", ".join(f"{op} {n}" for op, n in cpu["undelegated"].items()) or "none"
+    console.print(
+        f"  XNNPACK: {cpu['partitions']} partition(s), {cpu['delegated_ops']} ops delegated, "
+        f"{cpu['undelegated_ops']} not ({left}); fully accelerated: "
+        f"{cpu['fully_accelerated']}",
+        highlight=False,
+    )
+    console.print(f"  GPU: {report['gpu_verdict']['summary']}", highlight=False)
 
 
 def _check_precision(targets: Sequence[str], precision: str) -> None:
@@ -120,12 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         console.print(f"wrote {r.artifact} and {r.manifest.name}", highlight=False)
         console.print(f"  weights: {r.manifest_data['weights']['label']}", highlight=False)
         if r.target == "tflite":
-            composites = report["tflite_ops"].get("STABLEHLO_COMPOSITE(dc2kit.kernel_predict)", 0)
-            console.print(
-                f"  {composites} dc2kit.kernel_predict composites; GPU delegate compatible: "
-                f"{report['gpu_delegate_compatible']}",
-                highlight=False,
-            )
+            _print_tflite_residency(report)
         else:
             ops = ", ".join(f"{op} {n}" for op, n in sorted(report["coreml_op_histogram"].items()))
             console.print(f"  Core ML ops: {ops}", highlight=False)
@@ -181,6 +196,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--outputs", choices=("image", "all"), default="image")
     export.add_argument("--channels-last", action="store_true", help="TFLite: NHWC inputs/outputs")
     export.add_argument("--image-io", action="store_true", help="Core ML: image inputs/outputs")
+    export.add_argument(
+        "--kernel-predict",
+        choices=KERNEL_PREDICT_LOWERINGS,
+        default="composite",
+        help="TFLite: each kernel-prediction call as one named composite (NPU compilers) or as "
+        "plain ops (XNNPACK and GPU delegates take the whole graph)",
+    )
     export.add_argument("--out", required=True, help="output folder")
     add_json(export)
     export.set_defaults(run=cmd_export)

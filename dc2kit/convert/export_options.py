@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dc2kit.convert.errors import ExportError
-from dc2kit.convert.targets import PRECISIONS, SUFFIXES, TARGETS, Target
+from dc2kit.convert.targets import (
+    KERNEL_PREDICT_LOWERINGS,
+    PRECISIONS,
+    SUFFIXES,
+    TARGETS,
+    KernelPredictLowering,
+    Target,
+)
 from dc2kit.convert.wrap import OutputSet
 from dc2kit.model import DC2Net
 from dc2kit.model.builder import WeightsChoice, WeightsOrigin, build_dc2
@@ -26,9 +33,12 @@ class ExportOptions:
     outputs: OutputSet = "image"
     channels_last: bool = False  # TFLite: NHWC inputs and outputs
     image_io: bool = False  # Core ML: RGB image inputs and output, fp16 grayscale maps
+    kernel_predict: KernelPredictLowering = "composite"  # TFLite: composite or plain ops
 
     def artifact_name(self, target: Target) -> str:
-        return f"dc2_{self.preset}_{self.width}x{self.height}_{self.precision}{SUFFIXES[target]}"
+        lowering = "_ops" if target == "tflite" and self.kernel_predict == "ops" else ""
+        stem = f"dc2_{self.preset}_{self.width}x{self.height}_{self.precision}{lowering}"
+        return stem + SUFFIXES[target]
 
     def flags(self) -> dict[str, Any]:
         """The target-specific switches, as the manifest records them."""
@@ -36,17 +46,23 @@ class ExportOptions:
             "outputs": self.outputs,
             "channels_last": self.channels_last,
             "image_io": self.image_io,
+            "kernel_predict": self.kernel_predict,
         }
 
 
 def check_options(target: str, options: ExportOptions) -> None:
-    """Refuse an unknown target or a precision the target lacks."""
+    """Refuse an unknown target, a precision the target lacks or an unknown lowering."""
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}; choose from {TARGETS}")
     if options.precision not in PRECISIONS[target]:
         raise ExportError(
             f"precision {options.precision!r} is not available for {target}; "
             f"choose from {PRECISIONS[target]}"
+        )
+    if options.kernel_predict not in KERNEL_PREDICT_LOWERINGS:
+        raise ExportError(
+            f"unknown --kernel-predict {options.kernel_predict!r}; "
+            f"choose from {KERNEL_PREDICT_LOWERINGS}"
         )
 
 
@@ -70,4 +86,5 @@ def options_from_manifest(manifest: dict[str, Any]) -> ExportOptions:
         outputs=flags["outputs"],
         channels_last=flags["channels_last"],
         image_io=flags["image_io"],
+        kernel_predict=flags.get("kernel_predict", "composite"),  # manifests before the option
     )

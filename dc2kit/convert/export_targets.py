@@ -22,10 +22,10 @@ from dc2kit.convert.targets import Target
 from dc2kit.model import DC2Net
 from dc2kit.model.builder import WeightsOrigin
 
-GPU_VERDICT_CAVEAT = (
-    "ai-edge-litert 2.3's analyzer also calls a model with STABLEHLO_SORT (which the GPU "
-    "delegate lacks) compatible: confirm on a phone with benchmark_model --use_gpu=true "
-    "--require_full_delegation=true"
+GPU_ANALYZER_CAVEAT = (
+    "ai-edge-litert 2.3's analyzer calls models with STABLEHLO_SORT or our STABLEHLO_COMPOSITE "
+    "(which no GPU delegate runs) compatible: gpu_verdict is dc2kit's own, from the op list; "
+    "confirm on a phone with benchmark_model --use_gpu=true --require_full_delegation=true"
 )
 
 
@@ -120,7 +120,11 @@ def _convert_tflite(
     from dc2kit.convert.tflite import export_tflite
 
     return export_tflite(
-        model, path, **_shared(options, weights), channels_last=options.channels_last
+        model,
+        path,
+        **_shared(options, weights),
+        channels_last=options.channels_last,
+        kernel_predict=options.kernel_predict,
     )
 
 
@@ -136,14 +140,21 @@ def _load_tflite(path: Path, options: ExportOptions) -> LoadedArtifact:
 
 
 def _tflite_delegates(artifact: Artifact) -> dict[str, Any]:
+    """Ops, XNNPACK residency as LiteRT measures it, and our GPU verdict from the op list (the
+    analyzer's own verdict is kept beside it, never taken as the answer)."""
+    from dc2kit.convert.gpu_support import gpu_verdict
+    from dc2kit.convert.residency import xnnpack_residency
     from dc2kit.convert.tflite_report import analyze_tflite
 
     report = analyze_tflite(artifact.path)
+    verdict = gpu_verdict(report.subgraphs, report.gpu_compatible)
     return {
         "tflite_ops": report.op_histogram,
-        "gpu_delegate_compatible": report.gpu_compatible,
-        "gpu_delegate_verdict": list(report.gpu_verdict),
-        "gpu_delegate_caveat": GPU_VERDICT_CAVEAT,
+        "xnnpack_residency": xnnpack_residency(artifact.path).to_dict(),
+        "gpu_delegable": verdict.delegable,
+        "gpu_verdict": verdict.to_dict(),
+        "gpu_analyzer_verdict": list(report.gpu_verdict),
+        "gpu_analyzer_caveat": GPU_ANALYZER_CAVEAT,
     }
 
 

@@ -23,14 +23,16 @@ from dc2kit.convert.tflite_report import COMPOSITE_OP, TFLiteSubgraph
 # LiteRT's GPU accelerator inherits). Its switch has no case for STABLEHLO_COMPOSITE, so every
 # composite falls to `UnsupportedOperationParser`. DEQUANTIZE is listed because the delegate
 # folds float16 weight dequantization (`FP16GraphPartitionHelper`) and, with quantized models
-# allowed, int8 too.
+# allowed, int8 too. RELU_N1_TO_1 (a clamp to [-1, 1]) is from the newer parser and from
+# `CheckGpuDelegateCompatibility` in tensorflow/lite/tools/versioning/gpu_compatibility.cc, which
+# accepts it unconditionally.
 GPU_DELEGATE_OPS = frozenset(
     {
         "ABS", "ADD", "AVERAGE_POOL_2D", "BATCH_MATMUL", "CONCATENATION", "CONV_2D", "COS",
         "DEPTHWISE_CONV_2D", "DEQUANTIZE", "DIV", "ELU", "EXP", "FULLY_CONNECTED", "HARD_SWISH",
         "LEAKY_RELU", "LOG", "LOGISTIC", "LSTM", "MAXIMUM", "MAX_POOL_2D", "MEAN", "MINIMUM",
         "MIRROR_PAD", "MUL", "NEG", "PACK", "PAD", "POW", "PRELU", "QUANTIZE", "REDUCE_MAX",
-        "REDUCE_MIN", "REDUCE_PROD", "RELU", "RELU6", "RESHAPE", "RESIZE_BILINEAR",
+        "REDUCE_MIN", "REDUCE_PROD", "RELU", "RELU6", "RELU_N1_TO_1", "RESHAPE", "RESIZE_BILINEAR",
         "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SIN", "SLICE", "SOFTMAX", "SPACE_TO_DEPTH",
         "SPLIT_V", "SQRT", "SQUARE", "SQUARED_DIFFERENCE", "STRIDED_SLICE", "SUB", "SUM", "TANH",
         "TRANSPOSE", "TRANSPOSE_CONV",

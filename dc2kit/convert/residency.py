@@ -48,6 +48,20 @@ class Residency:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def as_placement(self) -> dict[str, Any]:
+        """A benchmark row's `placement`, shaped as the phone runners' (one entry per delegate)."""
+        delegate = {
+            "delegate": self.delegate,
+            "delegated_nodes": self.delegated_ops,
+            "undelegated_nodes": self.undelegated_ops,
+            "partitions": self.partitions,
+        }
+        return {
+            "delegates": [delegate],
+            "undelegated": self.undelegated,
+            "fully_accelerated": self.fully_accelerated,
+        }
+
 
 @contextmanager
 def _quiet_stderr() -> Iterator[None]:

@@ -9,6 +9,7 @@ from typing import Literal
 
 Target = Literal["coreml", "tflite"]
 Precision = Literal["fp32", "fp16", "int8"]
+KernelPredictLowering = Literal["composite", "ops"]
 
 TARGETS: tuple[Target, ...] = ("coreml", "tflite")
 PRECISIONS: dict[Target, tuple[Precision, ...]] = {
@@ -19,3 +20,6 @@ SUFFIXES: dict[Target, str] = {"coreml": ".mlpackage", "tflite": ".tflite"}
 GATES_DB: dict[Precision, float] = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}  # minimum PSNR
 # `reference` (unfold and a replicate-mode pad) has no portable lowering; see wrap.py.
 EXPORTABLE_FORMULATIONS: tuple[str, ...] = ("shift", "im2col")
+# TFLite: each kernel-prediction call as one named composite (for NPU compilers) or as plain ops
+# (what XNNPACK and the GPU delegates run whole); see tflite_lowering.py.
+KERNEL_PREDICT_LOWERINGS: tuple[KernelPredictLowering, ...] = ("composite", "ops")

@@ -1,9 +1,11 @@
 """Export DC2Net to TFLite with litert-torch, run the artifact in LiteRT, and report its ops.
 
-Every kernel-prediction call is lowered as one StableHLO composite `dc2kit.kernel_predict`
-(attributes `k` and `formulation`) around the formulation's strictly 4-D torch graph. The .tflite
-then holds one `STABLEHLO_COMPOSITE` op per call plus a decomposition subgraph: the CPU interpreter
-runs the decomposition, and an NPU compiler may map the named op to a native kernel.
+Every kernel-prediction call is lowered as `tflite_lowering` says (`kernel_predict`): by default
+one StableHLO composite `dc2kit.kernel_predict` (attributes `k` and `formulation`) around the
+formulation's strictly 4-D torch graph, so the .tflite holds one `STABLEHLO_COMPOSITE` op per call
+plus a decomposition subgraph (the CPU interpreter runs the decomposition, an NPU compiler may map
+the named op to a native kernel); with `ops`, that graph inlined as plain ops, which XNNPACK and
+the GPU delegates take whole.
 
 Precisions: `fp32` as converted; `fp16` stores weights as float16 and dequantizes them at load
 (compute stays float32); `int8` is dynamic-range quantization (int8 weights, activations quantized
@@ -12,7 +14,6 @@ on the fly by the hybrid kernels). Both come from ai-edge-quantizer applied to t
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +26,17 @@ from dc2kit.atomic import write_atomically
 from dc2kit.convert.artifact import Layout, TensorSpec, TFLiteArtifact
 from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.manifest import weights_metadata
-from dc2kit.convert.targets import PRECISIONS, Precision
+from dc2kit.convert.targets import (
+    KERNEL_PREDICT_LOWERINGS,
+    PRECISIONS,
+    KernelPredictLowering,
+    Precision,
+)
+from dc2kit.convert.tflite_lowering import (
+    COMPOSITE_NAME,
+    CompositeKernelPredict,
+    with_lowered_kernel_predict,
+)
 from dc2kit.convert.tflite_metadata import add_metadata, read_metadata
 from dc2kit.convert.tflite_report import (
     TFLiteReport,
@@ -44,16 +55,10 @@ from dc2kit.convert.wrap import (
 )
 from dc2kit.model import DC2Net
 from dc2kit.model.builder import WeightsOrigin
-from dc2kit.model.kernel_predict import (
-    IMPLEMENTATIONS,
-    KernelPredict,
-    im2col_with,
-    one_hot_taps,
-    tap_sum_weights,
-)
 
 __all__ = [
     "COMPOSITE_NAME",
+    "CompositeKernelPredict",
     "TFLiteArtifact",
     "TFLiteReport",
     "TensorSpec",
@@ -65,51 +70,8 @@ __all__ = [
     "tflite_runner",
 ]
 
-COMPOSITE_NAME = "dc2kit.kernel_predict"
 Runner = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
-IMAGE_CHANNELS = 3  # DC2Net's refiners apply their kernels to RGB images
 _TOOL_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
-
-
-class CompositeKernelPredict(nn.Module):
-    """A kernel-prediction call marked as one StableHLO composite around its 4-D decomposition.
-
-    `im2col`'s one-hot gather and tap-sum weights are buffers, so they lower to constants rather
-    than to iota/compare/cast ops computed at run time.
-    """
-
-    def __init__(self, kernel_size: int, formulation: str, channels: int = IMAGE_CHANNELS) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.formulation = formulation
-        self.channels = channels
-        if formulation == "im2col":
-            cpu = torch.device("cpu")
-            gather = one_hot_taps(channels, kernel_size, torch.float32, cpu)
-            self.register_buffer("gather_taps", gather, persistent=False)
-            self.register_buffer(
-                "sum_taps",
-                tap_sum_weights(channels, kernel_size, torch.float32, cpu),
-                persistent=False,
-            )
-
-    def _decomposition(self, image: Tensor, kernels: Tensor) -> Tensor:
-        if self.formulation != "im2col":
-            return IMPLEMENTATIONS[self.formulation](image, kernels)
-        return im2col_with(image, kernels, self.gather_taps, self.sum_taps)
-
-    def forward(self, image: Tensor, kernels: Tensor) -> Tensor:
-        from litert_torch.hlfb import StableHLOCompositeBuilder
-
-        # One builder per call: each call must become its own composite op.
-        builder = StableHLOCompositeBuilder(
-            name=COMPOSITE_NAME, attr={"k": self.kernel_size, "formulation": self.formulation}
-        )
-        image, kernels = builder.mark_inputs(image, kernels)
-        return builder.mark_outputs(self._decomposition(image, kernels))
-
-    def extra_repr(self) -> str:
-        return f"k={self.kernel_size}, formulation={self.formulation}"
 
 
 class NamedSignature(nn.Module):
@@ -140,24 +102,20 @@ class NamedSignature(nn.Module):
         return dict(zip(self.output_names, outputs, strict=True))
 
 
-def with_composite_kernel_predict(model: DC2Net) -> DC2Net:
-    """A deep copy of `model` whose every `KernelPredict` call site is a composite module."""
-    model = copy.deepcopy(model).eval()
-    sites = [(name, m) for name, m in model.named_modules() if isinstance(m, KernelPredict)]
-    for name, site in sites:
-        parent_name, _, child_name = name.rpartition(".")
-        composite = CompositeKernelPredict(site.kernel_size, site.formulation)
-        setattr(model.get_submodule(parent_name), child_name, composite)
-    return model
-
-
-def _check_arguments(path: Path, precision: str, outputs: str) -> None:
+def _check_arguments(
+    path: Path, precision: str, outputs: str, kernel_predict: str = "composite"
+) -> None:
     if precision not in PRECISIONS["tflite"]:
         raise ExportError(
             f"{path}: unknown precision {precision!r}; choose from {PRECISIONS['tflite']}"
         )
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: unknown output set {outputs!r}; choose 'image' or 'all'")
+    if kernel_predict not in KERNEL_PREDICT_LOWERINGS:
+        raise ExportError(
+            f"{path}: unknown kernel-predict lowering {kernel_predict!r}; "
+            f"choose from {KERNEL_PREDICT_LOWERINGS}"
+        )
     if not path.parent.is_dir():
         raise ExportError(f"{path}: destination folder {path.parent} does not exist")
 
@@ -261,17 +219,19 @@ def export_tflite(
     outputs: OutputSet = "image",
     signature_name: str = "render",
     weights: WeightsOrigin | None = None,
+    kernel_predict: KernelPredictLowering = "composite",
 ) -> TFLiteArtifact:
     """Convert `model` to a .tflite at `path` with one named signature; nothing partial is left.
 
     Inputs `w, uw, defocus_w, defocus_t` and outputs named as `ExportWrapper`'s, NCHW or (with
     `channels_last`) NHWC. `weights` (from `build_dc2`) goes into the description and a metadata
-    buffer, so RANDOM weights say so. Raises `ExportError` for bad arguments and converter failures.
+    buffer, so RANDOM weights say so. `kernel_predict`: `composite` or `ops` (see
+    tflite_lowering). Raises `ExportError` for bad arguments and converter failures.
     """
     path = Path(path)
-    _check_arguments(path, precision, outputs)
+    _check_arguments(path, precision, outputs, kernel_predict)
     refuse_unexportable(model, path)
-    wrapper = ExportWrapper(with_composite_kernel_predict(model), outputs).eval()
+    wrapper = ExportWrapper(with_lowered_kernel_predict(model, kernel_predict), outputs).eval()
     module = NamedSignature(wrapper, channels_last).eval()
     try:
         with torch.no_grad():
