@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,6 +20,7 @@ from dc2kit.capture.exif_lens import FULL_FRAME_DIAGONAL_MM
 from dc2kit.capture.own_focus import own_blur
 from dc2kit.capture.record import Accuracy, CaptureRecord
 from dc2kit.model.defocus import defocus_map, focus_disparity_at, lens_blur_strength
+from dc2kit.model.errors import DefocusError
 
 RANGE_PERCENTILES = (1.0, 99.0)
 
@@ -86,13 +88,14 @@ def _resize_and_crop(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resized[top : top + height // 8 * 8, left : left + width // 8 * 8]
 
 
-def fill_holes(disparity: np.ndarray) -> np.ndarray:
-    """Replace NaN/non-positive disparity by the nearest valid value: a render needs all."""
+def fill_holes(disparity: np.ndarray, path: Path | None = None) -> np.ndarray:
+    """Replace NaN/non-positive disparity by the nearest valid value: a render needs all.
+    `path` is the capture the map came from, for the error message."""
     holes = ~np.isfinite(disparity) | (disparity <= 0)
     if not holes.any():
         return disparity
     if holes.all():
-        raise CaptureError(None, "the depth map has no valid value")
+        raise CaptureError(path, "the depth map has no valid value")
     _, labels = cv2.distanceTransformWithLabels(
         holes.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
     )
@@ -146,9 +149,12 @@ def _resolve_focus(
     if not (0 <= x < image_w and 0 <= y < image_h):
         raise CaptureError(record.path, f"{what} point ({x}, {y}) is outside the image")
     depth_w, depth_h = record.depth_size
-    return focus_disparity_at(
-        torch.from_numpy(native), x * depth_w / image_w, y * depth_h / image_h
-    )
+    try:
+        return focus_disparity_at(
+            torch.from_numpy(native), x * depth_w / image_w, y * depth_h / image_h
+        )
+    except DefocusError as error:  # e.g. only holes around the point: name the file
+        raise CaptureError(record.path, f"{what} point ({x}, {y}): {error}") from None
 
 
 def _resolve_strength(
@@ -199,7 +205,7 @@ def prepare_render(
     size = render_size(*record.image_size, max_side)
     native = record.disparity()
     focus = _resolve_focus(record, native, focus_point, focus_disparity, "focus")
-    disparity = _resize_and_crop(fill_holes(record.disparity_at_image_size()), size)
+    disparity = _resize_and_crop(fill_holes(record.disparity_at_image_size(), record.path), size)
     strength, strength_note = _resolve_strength(
         record, disparity, f_number, blur_strength, size[0], "an f-number or a blur strength"
     )

@@ -138,6 +138,13 @@ def capture_summary(record: CaptureRecord) -> dict[str, Any]:
     }
 
 
+def _range(depth: dict[str, Any]) -> str:
+    """The depth range, or that there is none (every value a hole: NaN, inf)."""
+    if depth["min"] is None:
+        return "none (no finite value)"
+    return f"{depth['min']:.4g} … {depth['max']:.4g}"
+
+
 def cmd_capture_info(args: argparse.Namespace) -> int:
     summary = capture_summary(open_record(args))
     if args.json:
@@ -151,7 +158,7 @@ def cmd_capture_info(args: argparse.Namespace) -> int:
     )
     console.print(
         f"  {depth['kind']} {depth['width']}x{depth['height']} in {depth['units']} "
-        f"({depth['accuracy']}), range {depth['min']:.4g} … {depth['max']:.4g}, "
+        f"({depth['accuracy']}), range {_range(depth)}, "
         f"{depth['holes']} holes, confidence {'yes' if depth['confidence'] else 'no'}"
     )
     if summary["intrinsics"]:

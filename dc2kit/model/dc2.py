@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, Field, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -120,7 +120,27 @@ class DC2Config:
         unknown = sorted(set(data) - known)
         if unknown:
             raise CheckpointError(f"checkpoint config has unknown fields {unknown}")
+        for field in fields(cls):
+            if field.name in data:
+                _check_json_type(field, data[field.name])
         return cls(**data)
+
+
+# JSON types a config field of each Python type accepts (an int is a valid float).
+_JSON_TYPES: dict[type, tuple[type, ...]] = {int: (int,), float: (int, float), bool: (bool,)}
+
+
+def _check_json_type(field: Field, value: Any) -> None:
+    """Refuse a mistyped config value (e.g. a number as preset) before it builds a model."""
+    default = field.default
+    if value is None and default is None:
+        return
+    expected = int if default is MISSING or default is None else type(default)
+    allowed = _JSON_TYPES.get(expected, (expected,))
+    if not isinstance(value, allowed) or (isinstance(value, bool) and expected is not bool):
+        raise CheckpointError(
+            f"checkpoint config field {field.name!r} must be {expected.__name__}, got {value!r}"
+        )
 
 
 # Presets. `paper`: the paper's widths, k = 7 (≈ 1.15 TMAC at 1024×768). `mobile`: the same
