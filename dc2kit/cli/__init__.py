@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from dc2kit import __version__
-from dc2kit.cli import bench, capture, export, info, inspect, render, samples, train
+from dc2kit.cli import bench, capture, contract, export, info, inspect, render, samples, train
 from dc2kit.cli.common import VERBOSE_HELP, ArgumentParser, UsageError, one_line
 from dc2kit.cli.quiet import other_libraries_logged
 from dc2kit.errors import Dc2kitError
@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     render,
     inspect,
     export,
+    contract,
     bench,
     train,
 )

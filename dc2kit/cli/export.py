@@ -16,6 +16,7 @@ from dc2kit.cli.common import (
     errors,
     model_size,
 )
+from dc2kit.cli.contract import add_case_arguments
 from dc2kit.cli.quiet import phases
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.convert.targets import (
@@ -112,6 +113,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     targets = TARGETS if args.target == "all" else (args.target,)
     _check_precision(targets, args.precision)
     options = _export_options(args)
+    if args.app_io:
+        from dc2kit.cli.contract import cmd_export_app_io
+
+        return cmd_export_app_io(args, targets, options)
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -203,6 +208,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="TFLite: each kernel-prediction call as one named composite (NPU compilers) or as "
         "plain ops (XNNPACK and GPU delegates take the whole graph)",
     )
+    export.add_argument(
+        "--app-io",
+        action="store_true",
+        help="app inputs (8-bit photos, disparity, focus/blur/tile scalars) and an 8-bit output; "
+        "gated against the render pipeline on a real capture (see `dc2kit contract`)",
+    )
+    add_case_arguments(export)
     export.add_argument("--out", required=True, help="output folder")
     add_json(export)
     export.set_defaults(run=cmd_export)

@@ -17,6 +17,7 @@ from torch import Tensor
 from dc2kit.model.errors import DefocusError
 
 SCALE_FACTORS = (8, 4, 2, 1)
+BLURRED_RADIUS = 1.0  # px: from this blur radius on a pixel counts as blurred (evaluate, inspect)
 
 
 def lens_blur_strength(focal_length_mm: float, f_number: float, pixel_pitch_mm: float) -> float:
@@ -52,6 +53,17 @@ def defocus_map(
         raise DefocusError(f"focus disparity must be finite, got {focus_disparity}")
     if not math.isfinite(blur_strength) or blur_strength < 0:
         raise DefocusError(f"blur strength must be finite and ≥ 0, got {blur_strength}")
+    return blur_radius(disparity, focus_disparity, blur_strength, signed)
+
+
+def blur_radius(
+    disparity: Tensor,
+    focus_disparity: Tensor | float,
+    blur_strength: Tensor | float,
+    signed: bool = False,
+) -> Tensor:
+    """The formula alone, `K · (d − d_f)` or its magnitude, unchecked: exported graphs trace it
+    with tensor scalars (`defocus_map` checks its arguments, then calls it)."""
     radius = blur_strength * (disparity - focus_disparity)
     return radius if signed else radius.abs()
 

@@ -21,6 +21,13 @@ def radial_mask(
     top, left, height, width = crop if crop is not None else (0, 0, full_height, full_width)
     y = torch.arange(top, min(top + height, full_height), dtype=torch.float64).view(-1, 1)
     x = torch.arange(left, min(left + width, full_width), dtype=torch.float64).view(1, -1)
+    return radial_at(y, x, full_height, full_width).to(torch.float32)
+
+
+def radial_at(
+    y: Tensor, x: Tensor, full_height: Tensor | float, full_width: Tensor | float
+) -> Tensor:
+    """The mask at rows `y` (h, 1) and columns `x` (1, w) of the full frame: the formula alone,
+    which exported graphs trace with the tile offset and frame size as tensors."""
     half_h, half_w = full_height / 2, full_width / 2
-    mask = torch.sqrt((y - half_h) ** 2 + (x - half_w) ** 2) / (half_h**2 + half_w**2) ** 0.5
-    return mask.to(torch.float32)
+    return ((y - half_h) ** 2 + (x - half_w) ** 2) ** 0.5 / (half_h**2 + half_w**2) ** 0.5
