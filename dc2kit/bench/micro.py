@@ -45,6 +45,7 @@ from dc2kit.bench.results import (
 )
 from dc2kit.bench.timing import achieved_gflops, milliseconds, summarize, time_runs
 from dc2kit.bench.worker import failure, result, run_worker
+from dc2kit.convert.errors import first_line
 
 SUITE = "kernel_predict"
 ENGINES = ("torch", "tflite")
@@ -202,8 +203,7 @@ def _prepare(config: MicroConfig, work_dir: Path) -> tuple[MicroConfig, dict[str
     try:
         path = cached_tflite(work_dir, config.k, config.formulation, config.width, config.height)
     except Exception as error:  # the converter raises anything; the suite goes on
-        first = next(iter(str(error).strip().splitlines()), "")
-        return config, {"error": f"conversion failed: {type(error).__name__}: {first}"[:300]}
+        return config, {"error": f"conversion failed: {first_line(error)}"}
     return replace(config, model_path=str(path)), None
 
 
