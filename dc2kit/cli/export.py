@@ -123,7 +123,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as error:
         raise ExportError(f"{out_dir}: cannot create output folder ({error.strerror})") from error
     results = []
-    with phases() as timer:
+    with phases(args.json) as timer:
         for target in targets:
             timer.step(f"{target}: building the model")
             results.append(export_artifact(target, options, out_dir, timer.step))
@@ -162,7 +162,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from dc2kit.convert.export import verify_artifact
     from dc2kit.convert.manifest import read_manifest
 
-    with phases() as timer:
+    with phases(args.json) as timer:
         result = verify_artifact(Path(args.artifact), timer.step)
     weights = read_manifest(result.artifact)["weights"]  # the origin recorded at export
     if args.json:

@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING
 from dc2kit.cli.common import console, errors
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, ProgressColumn
 
 LOG_NAME = "dc2kit.log"
@@ -187,8 +188,9 @@ def progress_bar(*columns: str | ProgressColumn) -> Progress:
 class PhaseTimer:
     """`step(text)` starts a phase, ending the one before with a line naming it and its time."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, report: Console) -> None:
         self._progress = progress
+        self._report = report
         self._task = progress.add_task("", total=None)
         self._phase: str | None = None
         self._started = 0.0
@@ -201,20 +203,25 @@ class PhaseTimer:
     def done(self) -> None:
         if self._phase is not None:
             seconds = time.perf_counter() - self._started
-            self._progress.console.print(
+            self._report.print(
                 f"  {self._phase:<44} {seconds:7.1f} s", highlight=False, markup=False
             )
             self._phase = None
 
 
 @contextmanager
-def phases() -> Iterator[PhaseTimer]:
-    """A phase timer under a spinner; the last phase gets its line only if the work succeeds."""
+def phases(json_output: bool = False) -> Iterator[PhaseTimer]:
+    """A phase timer under a spinner; the last phase gets its line only if the work succeeds.
+
+    Phase lines are part of the report (stdout; stderr when stdout carries JSON), so a refusal
+    is still one line on stderr; on a terminal they print above the spinner.
+    """
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with progress_bar(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()
     ) as progress:
-        timer = PhaseTimer(progress)
+        live = errors.is_terminal
+        timer = PhaseTimer(progress, errors if live or json_output else console)
         yield timer
         timer.done()
