@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from dc2kit.convert.export import ExportOptions
     from dc2kit.convert.parity import ParityReport
+    from dc2kit.convert.quantize import CalibrationSet
 
 
 def _parity_table(title: str, reports: Sequence[tuple[str, ParityReport]]) -> Table:
@@ -77,7 +78,17 @@ def _export_options(args: argparse.Namespace) -> ExportOptions:
         channels_last=args.channels_last,
         image_io=args.image_io,
         kernel_predict=args.kernel_predict,
+        calibration=_calibration(args),
     )
+
+
+def _calibration(args: argparse.Namespace) -> CalibrationSet | None:
+    """w8a8's calibration set (data engine and shipped captures) at the export size."""
+    if args.precision != "w8a8":
+        return None
+    from dc2kit.calibration import calibration_set
+
+    return calibration_set(*args.size)
 
 
 def _print_tflite_residency(report: dict) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dc2kit.convert.errors import ExportError
+from dc2kit.convert.quantize import CalibrationSet
 from dc2kit.convert.targets import (
     KERNEL_PREDICT_LOWERINGS,
     PRECISIONS,
@@ -34,6 +35,8 @@ class ExportOptions:
     channels_last: bool = False  # TFLite: NHWC inputs and outputs
     image_io: bool = False  # Core ML: RGB image inputs and output, fp16 grayscale maps
     kernel_predict: KernelPredictLowering = "composite"  # TFLite: composite or plain ops
+    # TFLite w8a8: the inputs its int8 ranges come from (dc2kit.calibration); not a switch.
+    calibration: CalibrationSet | None = field(default=None, compare=False, repr=False)
 
     def artifact_name(self, target: Target) -> str:
         lowering = "_ops" if target == "tflite" and self.kernel_predict == "ops" else ""
@@ -47,6 +50,7 @@ class ExportOptions:
             "channels_last": self.channels_last,
             "image_io": self.image_io,
             "kernel_predict": self.kernel_predict,
+            **({"calibration": self.calibration.describe()} if self.calibration else {}),
         }
 
 

@@ -125,6 +125,7 @@ def _convert_tflite(
         **_shared(options, weights),
         channels_last=options.channels_last,
         kernel_predict=options.kernel_predict,
+        calibration=options.calibration,
     )
 
 

@@ -8,16 +8,21 @@ the parity gate and the formulation check all read these.
 from typing import Literal
 
 Target = Literal["coreml", "tflite"]
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal["fp32", "fp16", "int8", "w8a8"]
 KernelPredictLowering = Literal["composite", "ops"]
 
 TARGETS: tuple[Target, ...] = ("coreml", "tflite")
 PRECISIONS: dict[Target, tuple[Precision, ...]] = {
     "coreml": ("fp32", "fp16"),
-    "tflite": ("fp32", "fp16", "int8"),
+    "tflite": ("fp32", "fp16", "int8", "w8a8"),  # w8a8: full-integer, calibrated
 }
 SUFFIXES: dict[Target, str] = {"coreml": ".mlpackage", "tflite": ".tflite"}
-GATES_DB: dict[Precision, float] = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}  # minimum PSNR
+GATES_DB: dict[Precision, float] = {  # minimum PSNR
+    "fp32": 80.0,
+    "fp16": 45.0,
+    "int8": 30.0,
+    "w8a8": 30.0,
+}
 # `reference` (unfold and a replicate-mode pad) has no portable lowering; see wrap.py.
 EXPORTABLE_FORMULATIONS: tuple[str, ...] = ("shift", "im2col")
 # TFLite: each kernel-prediction call as one named composite (for NPU compilers) or as plain ops

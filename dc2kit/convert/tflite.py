@@ -9,7 +9,8 @@ the GPU delegates take whole.
 
 Precisions: `fp32` as converted; `fp16` stores weights as float16 and dequantizes them at load
 (compute stays float32); `int8` is dynamic-range quantization (int8 weights, activations quantized
-on the fly by the hybrid kernels). Both come from ai-edge-quantizer applied to the fp32 flatbuffer.
+on the fly by the hybrid kernels); `w8a8` is full-integer, calibrated (quantize.py). All come from
+ai-edge-quantizer applied to the fp32 flatbuffer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dc2kit.atomic import write_atomically
 from dc2kit.convert.artifact import Layout, TensorSpec, TFLiteArtifact
 from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.manifest import weights_metadata
+from dc2kit.convert.quantize import CalibrationSet, quantize_w8a8
 from dc2kit.convert.targets import (
     KERNEL_PREDICT_LOWERINGS,
     PRECISIONS,
@@ -150,10 +152,21 @@ def _quantization_recipe(precision: str) -> list[dict]:
     return manager.get_quantization_recipe()
 
 
-def _quantize(flatbuffer: bytes, precision: str, destination: Path) -> bytes:
-    """`flatbuffer` with fp16 (weight-only) or int8 (dynamic-range) weights; fp32 as it is."""
+def _quantize(
+    flatbuffer: bytes,
+    precision: str,
+    destination: Path,
+    calibration: CalibrationSet | None = None,
+    signature_name: str = "render",
+) -> bytes:
+    """`flatbuffer` with fp16 (weight-only) or int8 (dynamic-range) weights, or full-integer
+    (w8a8, calibrated on `calibration`: see quantize.py); fp32 as it is."""
     if precision == "fp32":
         return flatbuffer
+    if precision == "w8a8":
+        if calibration is None:
+            raise ExportError(f"{destination}: w8a8 needs a calibration set")
+        return quantize_w8a8(flatbuffer, calibration, signature_name, destination)
     from ai_edge_quantizer import quantizer
 
     try:
@@ -166,7 +179,12 @@ def _quantize(flatbuffer: bytes, precision: str, destination: Path) -> bytes:
     return bytes(result.quantized_model)
 
 
-def quantize_tflite(source: str | Path, destination: str | Path, precision: Precision) -> Path:
+def quantize_tflite(
+    source: str | Path,
+    destination: str | Path,
+    precision: Precision,
+    calibration: CalibrationSet | None = None,
+) -> Path:
     """Write `source` (an fp32 .tflite) at `precision` to `destination`, without re-tracing."""
     source, destination = Path(source), Path(destination)
     _check_arguments(destination, precision, "image")
@@ -176,7 +194,7 @@ def quantize_tflite(source: str | Path, destination: str | Path, precision: Prec
         raise ExportError(f"{source}: cannot read ({error.strerror or error})") from error
     description, entries = read_metadata(source)
     ours = {name: text for name, text in entries.items() if name.startswith("dc2kit.")}
-    quantized = _quantize(flatbuffer, precision, destination)
+    quantized = _quantize(flatbuffer, precision, destination, calibration)
     write_atomically(destination, add_metadata(quantized, description, ours))
     return destination
 
@@ -220,13 +238,15 @@ def export_tflite(
     signature_name: str = "render",
     weights: WeightsOrigin | None = None,
     kernel_predict: KernelPredictLowering = "composite",
+    calibration: CalibrationSet | None = None,
 ) -> TFLiteArtifact:
     """Convert `model` to a .tflite at `path` with one named signature; nothing partial is left.
 
     Inputs `w, uw, defocus_w, defocus_t` and outputs named as `ExportWrapper`'s, NCHW or (with
     `channels_last`) NHWC. `weights` (from `build_dc2`) goes into the description and a metadata
     buffer, so RANDOM weights say so. `kernel_predict`: `composite` or `ops` (see
-    tflite_lowering). Raises `ExportError` for bad arguments and converter failures.
+    tflite_lowering). `calibration` (NCHW model inputs): the w8a8 ranges. Raises `ExportError`
+    for bad arguments and converter failures, `CalibrationError` for an unusable calibration set.
     """
     path = Path(path)
     _check_arguments(path, precision, outputs, kernel_predict)
@@ -238,6 +258,9 @@ def export_tflite(
             flatbuffer = _convert(module, _sample_inputs(model, channels_last), signature_name)
     except Exception as error:
         raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
+    if calibration is not None:
+        shapes = {name: tuple(t.shape) for name, t in _sample_inputs(model, False).items()}
+        calibration = calibration.checked(shapes, path, channels_last)
     entries = weights_metadata(weights)
     config = model.config
     description = (
@@ -245,7 +268,12 @@ def export_tflite(
         f"; weights: {entries['dc2kit.weights']}"
     )
     write_atomically(
-        path, add_metadata(_quantize(flatbuffer, precision, path), description, entries)
+        path,
+        add_metadata(
+            _quantize(flatbuffer, precision, path, calibration, signature_name),
+            description,
+            entries,
+        ),
     )
     layout: Layout = "NHWC" if channels_last else "NCHW"
     inputs, outputs_ = _signature_specs(path, signature_name, layout)
