@@ -10,7 +10,7 @@ from phone_fakes import fake_adb
 
 from dc2kit.bench.errors import BenchError
 from dc2kit.bench.harness import run_benchmarks
-from dc2kit.bench.phone.runtime import DeviceSettings, refuse_composites_on_gpu
+from dc2kit.bench.phone.runtime import DeviceSettings
 from dc2kit.bench.registry import RUNTIMES
 from dc2kit.bench.results import Measurement, append_results, read_results
 from dc2kit.bench.runtimes import Workload
@@ -131,9 +131,20 @@ def test_a_phone_run_without_its_tools_is_a_one_line_error(tmp_path, settings, m
         )
 
 
-def test_gpu_refuses_an_artifact_with_composites(tmp_path):
+def test_gpu_runs_the_plain_ops_artifact_and_refuses_composites(tmp_path):
     from dc2kit.bench.micro_op import export_kernel_predict_tflite
 
-    artifact = export_kernel_predict_tflite(tmp_path / "kp.tflite", 3, "shift", 8, 8)
+    workload = Workload("mobile", *TINY, threads=4, weights=resolve_weights("mobile", RANDOM))
+    gpu = RUNTIMES["android-gpu"].artifact_path(workload, tmp_path)
+    assert gpu.name.endswith("-fp32-ops.tflite")
+    assert gpu != RUNTIMES["android-cpu"].artifact_path(workload, tmp_path)
+    assert RUNTIMES["android-gpu"].describe()["kernel_predict"] == "ops"
+    # A cache entry holding a composite (here the op alone) is refused, not timed on the CPU.
+    gpu.parent.mkdir(parents=True)
+    export_kernel_predict_tflite(gpu, 3, "shift", 8, 8)
+    adb = fake_adb(tmp_path, "List of devices attached\nR5CW\tdevice\n", "tflite_gpu.txt")
+    device = DeviceSettings(adb=str(adb), benchmark_binary="benchmark_model")
     with pytest.raises(BenchError, match=r"dc2kit\.kernel_predict.*no GPU delegate runs"):
-        refuse_composites_on_gpu(artifact)
+        run_benchmarks(
+            "mobile", TINY, ["android-gpu"], 4, work_dir=tmp_path, device=device, **QUICK
+        )

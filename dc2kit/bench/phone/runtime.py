@@ -1,6 +1,7 @@
 """`android-cpu`, `android-gpu`, `android-npu`: runtimes of `dc2kit bench` measured on a phone.
 
-The artifact is the host's fp32 .tflite (built and cached the same way as `tflite-fp32`); the
+The artifact is the host's fp32 .tflite (built and cached the same way as `tflite-fp32`); on the
+GPU it is the `--kernel-predict ops` variant, since no GPU delegate runs a STABLEHLO_COMPOSITE. The
 figures come from LiteRT's `benchmark_model` on the phone over adb (`AndroidRunner`), with full
 delegation required on the GPU and NPU: a log showing CPU fallback is a `DelegationError`, never a
 row. Without adb or a device the runtime is skipped with `PhoneUnavailable`'s reason.
@@ -57,11 +58,31 @@ class AndroidRuntime(Runtime):
             return unavailable.reason
         return None
 
+    @property
+    def kernel_predict(self) -> str:
+        """How the artifact lowers kernel prediction: plain ops for GPU delegates."""
+        return "ops" if self.accelerator == "gpu" else "composite"
+
     def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
-        return self.host.artifact_path(workload, work_dir)
+        path = self.host.artifact_path(workload, work_dir)
+        if self.kernel_predict == "composite":
+            return path
+        return path.with_name(f"{path.stem}-{self.kernel_predict}{path.suffix}")
 
     def build(self, workload: Workload, work_dir: Path) -> None:
-        self.host.build(workload, work_dir)
+        if self.kernel_predict == "composite":
+            self.host.build(workload, work_dir)
+            return
+        from dc2kit.bench.runtimes import workload_model
+        from dc2kit.convert.tflite import export_tflite
+
+        path = self.artifact_path(workload, work_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model, origin = workload_model(workload)
+        export_tflite(model, path, weights=origin, kernel_predict=self.kernel_predict)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "kernel_predict": self.kernel_predict}
 
     def measure_on_device(
         self,
@@ -83,7 +104,7 @@ class AndroidRuntime(Runtime):
                 "the phone (it is pushed with the model)"
             )
         if self.accelerator == "gpu":
-            refuse_composites_on_gpu(artifact)
+            refuse_composites_on_gpu(artifact)  # a stale or foreign cache entry
         try:
             settings = BenchmarkRun(
                 threads=workload.threads,
