@@ -390,3 +390,14 @@ def test_coreml_run_off_macos_is_a_skip_reason():
     with pytest.raises(PhoneUnavailable, match="Core ML runs only on macOS") as raised:
         IOSRunner().run("dc2.mlpackage", {})
     assert sys.platform in raised.value.reason
+
+
+def test_accelerated_core_ml_units_with_cpu_ops_are_refused():
+    from dc2kit.bench.phone.coreml import check_full_residency
+
+    mixed = summarize_plan([PlannedOp("conv", "ne", 0.9), PlannedOp("gather_nd", "cpu", 0.1)])
+    for units in ("CPU_AND_NE", "CPU_AND_GPU"):
+        with pytest.raises(DelegationError, match=r"plans 1 ops on the CPU \(gather_nd x1\)"):
+            check_full_residency(mixed, units)
+    check_full_residency(mixed, "ALL")  # ALL and CPU_ONLY promise no accelerator
+    check_full_residency(summarize_plan([PlannedOp("conv", "ne", 1.0)]), "CPU_AND_NE")

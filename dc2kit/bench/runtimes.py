@@ -302,6 +302,18 @@ class CoreMLRuntime(Runtime):
         feed = _coreml_feed(model, benchmark_inputs(workload.height, workload.width))
         return lambda: model.predict(feed)
 
+    def placement(self, workload: Workload, work_dir: Path) -> dict[str, Any] | None:
+        """Core ML's compute plan per device; GPU or Neural Engine units with ops planned on the
+        CPU raise `DelegationError` (full delegation required)."""
+        import coremltools as ct
+
+        from dc2kit.bench.phone.coreml import coreml_residency
+
+        path = self.artifact_path(workload, work_dir)
+        units = getattr(ct.ComputeUnit, self.compute_units)
+        compiled = ct.models.MLModel(str(path), compute_units=units).get_compiled_model_path()
+        return coreml_residency(compiled, self.compute_units)
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "compute_units": self.compute_units}
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from dc2kit.bench.memory import peak_rss_mb
-from dc2kit.bench.phone.common import PhoneUnavailable
+from dc2kit.bench.phone.common import DelegationError, PhoneUnavailable
 from dc2kit.bench.results import Measurement, load_average, load_provenance, provenance
 from dc2kit.bench.timing import milliseconds, summarize, time_runs
 
@@ -131,6 +131,42 @@ def _mac_model() -> str:
         ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, check=False
     )
     return done.stdout.strip() or platform.machine()
+
+
+# Compute units that promise an accelerator: a plan putting ops on the CPU would mislabel the row.
+ACCELERATED_UNITS = ("CPU_AND_GPU", "CPU_AND_NE")
+
+
+def check_full_residency(summary: PlacementSummary, compute_units: str) -> None:
+    """Raise `DelegationError` when Core ML plans ops on the CPU under GPU or Neural Engine units:
+    full delegation is required, as on Android."""
+    if compute_units in ACCELERATED_UNITS and summary.cpu_operators:
+        ops = ", ".join(f"{op} x{n}" for op, n in summary.cpu_operators.items())
+        raise DelegationError(
+            f"Core ML {compute_units} plans {sum(summary.cpu_operators.values())} ops on the CPU "
+            f"({ops}): full delegation is required"
+        )
+
+
+def coreml_residency(compiled_path: str, compute_units: str) -> dict[str, Any] | None:
+    """A row's `placement` from the compute plan (macOS 14.4+), checked by
+    `check_full_residency`. Without a plan, accelerated units cannot be checked and fail; the
+    CPU and ALL settings keep their timings without residency."""
+    try:
+        summary = summarize_plan(read_compute_plan(compiled_path, compute_units))
+    except Exception as error:
+        if compute_units in ACCELERATED_UNITS:
+            raise DelegationError(
+                f"no Core ML compute plan ({type(error).__name__}: {error}): the residency of "
+                f"{compute_units} cannot be checked (macOS 14.4+)"
+            ) from error
+        return None
+    check_full_residency(summary, compute_units)
+    return {
+        "ops": summary.ops,
+        "cost_share": summary.cost_share,
+        "cpu_operators": summary.cpu_operators,
+    }
 
 
 def _placement(model: Any, compute_units: str) -> tuple[str, dict[str, Any] | None]:
