@@ -7,32 +7,17 @@ bottleneck; each is warmed up first (oneDNN and FFT plans), then timed over `ste
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
 
-from dc2kit.bench.results import Measurement, Timings, load_average, load_provenance, provenance
+from dc2kit.bench.results import Measurement, load_average, load_provenance, provenance
+from dc2kit.bench.timing import summarize
 from dc2kit.model import DC2Net, preset_config
 from dc2kit.train.data import SyntheticDualCamera
 from dc2kit.train.trainer import autocast_dtype, multiscale_loss
 
 WARMUP_STEPS = 2
-
-
-def _timings(seconds: list[float]) -> Timings:
-    ms = sorted(s * 1e3 for s in seconds)
-    return Timings(
-        load_ms=None,
-        first_ms=None,
-        warmup=WARMUP_STEPS,
-        runs=len(ms),
-        min_ms=ms[0],
-        p50_ms=statistics.median(ms),
-        p90_ms=ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))],
-        mean_ms=statistics.fmean(ms),
-        trimmed_mean_ms=None,
-    )
 
 
 def measure_training(
@@ -78,7 +63,9 @@ def measure_training(
     }
     results = []
     for runtime, seconds in (("train-step", step_seconds), ("train-data", data_seconds)):
-        timings = _timings(seconds)
+        timings = summarize(
+            [s * 1e3 for s in seconds], load_ms=None, first_ms=None, warmup=WARMUP_STEPS
+        )
         samples_per_second = batch / (timings.p50_ms / 1e3)
         results.append(
             Measurement(

@@ -17,9 +17,7 @@ import torch.nn.functional as F
 from dc2kit.atomic import atomic_output
 from dc2kit.capture.inputs import RenderInputs
 from dc2kit.model import DC2Net
-from dc2kit.model.defocus import SCALE_FACTORS
-
-BLURRED_RADIUS = 1.0  # px at full resolution
+from dc2kit.model.defocus import BLURRED_RADIUS, SCALE_FACTORS
 
 
 def _image(tensor: torch.Tensor) -> np.ndarray:

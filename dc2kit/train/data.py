@@ -37,7 +37,7 @@ from torch import Tensor
 
 from dc2kit.model.defocus import defocus_map
 from dc2kit.model.radial import radial_mask
-from dc2kit.train.optics import LayeredRenderer, disk_blur
+from dc2kit.train.optics import LayeredRenderer, disk_blur, per_sample_defocus
 from dc2kit.train.scene import GAMMA, PhotoTextures, Scene, make_scenes
 
 TASKS = ("refocus_near_far", "refocus_far_near", "all_in_focus", "shallow", "identity")
@@ -128,18 +128,8 @@ class SyntheticDualCamera:
         crop = self._crop
         disparity_c = crop(disparity)
         uw = self._fill_occlusions(g, crop(uw), crop(w), disparity_c)
-        defocus_w = torch.stack(
-            [
-                defocus_map(d, float(f), float(k))
-                for d, f, k in zip(disparity_c, focus_w, strength_w, strict=True)
-            ]
-        )
-        defocus_t = torch.stack(
-            [
-                defocus_map(d, float(f), float(k))
-                for d, f, k in zip(disparity_c, focus_t, strength_t, strict=True)
-            ]
-        )
+        defocus_w = per_sample_defocus(disparity_c, focus_w, strength_w)
+        defocus_t = per_sample_defocus(disparity_c, focus_t, strength_t)
         signed = lambda image: image * 2 - 1  # noqa: E731
         return Batch(
             w=signed(crop(w)),

@@ -18,11 +18,11 @@ from torch import Tensor
 
 from dc2kit.metrics import psnr, ssim
 from dc2kit.model import DC2Net
+from dc2kit.model.defocus import BLURRED_RADIUS
 from dc2kit.render.bokeh import render_defocus
 from dc2kit.train.data import Batch, SyntheticDualCamera
 
 EVALUATION_TASKS = ("refocus_near_far", "refocus_far_near", "all_in_focus", "shallow")
-BLURRED_RADIUS = 1.0  # px: where W counts as blurred
 METHOD_LABELS = {
     "w_unchanged": "W unchanged",
     "classical": "classical renderer on W",

@@ -18,6 +18,17 @@ from dc2kit.model.defocus import defocus_map
 from dc2kit.train.scene import BACKGROUND_SLABS, Scene
 
 
+def per_sample_defocus(disparities: Tensor, focus: Tensor, strength: Tensor) -> Tensor:
+    """Blur radii (B, …) of a batch whose samples each have their own focus and strength (B,),
+    through `defocus_map` (the one defocus definition, with its checks)."""
+    return torch.stack(
+        [
+            defocus_map(d, float(f), float(k))
+            for d, f, k in zip(disparities, focus, strength, strict=True)
+        ]
+    )
+
+
 def disk_kernels(radii: Tensor, size: int, wrapped: bool = False) -> Tensor:
     """Anti-aliased disks (…, P, P) of the given radii (pixels), each summing to one.
 
@@ -68,14 +79,7 @@ class LayeredRenderer:
     def render(self, focus_disparity: Tensor, blur_strength: Tensor) -> Tensor:
         """Linear RGB (B, 3, P, P) focused at `focus_disparity` (B,) with blur strength (B,)."""
         disparities = torch.cat([self.slab_disparities, self.scene.disparities], dim=1)
-        radii = torch.stack(
-            [
-                defocus_map(d, float(focus), float(strength))
-                for d, focus, strength in zip(
-                    disparities, focus_disparity, blur_strength, strict=True
-                )
-            ]
-        )
+        radii = per_sample_defocus(disparities, focus_disparity, blur_strength)
         otf = torch.fft.rfft2(disk_kernels(radii, self.size, wrapped=True)).unsqueeze(2)
         blurred = torch.fft.irfft2(self.spectra * otf, s=(self.size, self.size))
         sharp = (radii == 0).view(*radii.shape, 1, 1, 1)
