@@ -18,7 +18,6 @@ from dc2kit.model.errors import DefocusError
 
 SCALE_FACTORS = (8, 4, 2, 1)
 BLURRED_RADIUS = 1.0  # px: from this blur radius on a pixel counts as blurred (evaluate, inspect)
-BLURRED_RADIUS = 1.0  # px: from this blur radius on a pixel counts as blurred (evaluate, inspect)
 
 
 def lens_blur_strength(focal_length_mm: float, f_number: float, pixel_pitch_mm: float) -> float:
