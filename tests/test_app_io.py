@@ -119,8 +119,9 @@ def test_contract_vectors_fed_back_into_litert_reproduce_the_outputs(artifact, t
     assert psnr(pipeline.astype(np.float64), output[0].astype(np.float64), peak=255.0) >= 45.0
 
 
-def test_contract_refuses_bad_scalars_and_writes_nothing(artifact, tmp_path):
+def test_contract_refuses_bad_scalars_and_writes_nothing(artifact, tmp_path, capsys):
     vectors = tmp_path / "vectors"
     assert main(["contract", str(artifact), "--vectors", str(vectors), "--blur-px", "-5"]) == 1
+    assert "--blur-px must be a blur in pixels ≥ 0" in capsys.readouterr().err
     assert not vectors.exists()
     assert main(["contract", str(tmp_path / "none.tflite")]) == 1

@@ -28,10 +28,14 @@ def add_case_arguments(parser: argparse.ArgumentParser) -> None:
 def capture_case(model: DC2Net, args: argparse.Namespace) -> AppCaseFeed:
     """One tile of the capture, with the render pipeline's expected 8-bit output."""
     from dc2kit.convert.app_export import AppCaseFeed
+    from dc2kit.convert.errors import ExportError
     from dc2kit.readers import open_capture
     from dc2kit.render.app_case import app_case
     from dc2kit.samples import resolve_capture
 
+    for flag, value in (("--blur-px", args.blur_px), ("--w-blur-px", args.w_blur_px)):
+        if not value >= 0:  # NaN too
+            raise ExportError(f"{args.capture}: {flag} must be a blur in pixels ≥ 0, got {value}")
     record = open_capture(resolve_capture(args.capture))
     case = app_case(
         record,
