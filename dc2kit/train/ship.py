@@ -20,12 +20,19 @@ def ship_weights(checkpoint: Path, out: Path, quality: Path | None = None) -> Pa
     metadata = read_dc2_metadata(checkpoint)
     if "training" not in metadata:
         raise TrainError(f"{checkpoint}: no training facts to ship")
-    facts = json.loads(metadata["training"])
-    model = load_dc2(checkpoint)
-    save_dc2(model, out, metadata={"training": metadata["training"]})
-    sha = hashlib.sha256(out.read_bytes()).hexdigest()
-    card = model_card(facts, model.config.preset, sha, out.stat().st_size, quality)
-    card_path = out.with_suffix(".md")
+    save_dc2(load_dc2(checkpoint), out, metadata={"training": metadata["training"]})
+    return write_model_card(out, quality)
+
+
+def write_model_card(weights: Path, quality: Path | None = None) -> Path:
+    """(Re)write the card beside shipped `weights` without rewriting them: safetensors orders
+    header metadata differently on each save, so a re-save would change the sha256 that the
+    quality report quotes."""
+    facts = json.loads(read_dc2_metadata(weights)["training"])
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    preset = load_dc2(weights).config.preset
+    card = model_card(facts, preset, sha, weights.stat().st_size, quality)
+    card_path = weights.with_suffix(".md")
     write_atomically(card_path, card.encode())
     return card_path
 
@@ -41,6 +48,13 @@ def _quality_lines(quality: Path | None) -> list[str]:
             f"{row['gain_db']:+.2f} dB |"
         )
     return lines
+
+
+def _stopped_early(facts: dict) -> str:
+    planned = facts["train_config"]["steps"]
+    if facts["step"] >= planned:
+        return ""
+    return f"stopped at step {facts['step']} of a {planned}-step schedule; "
 
 
 def model_card(facts: dict, preset: str, sha256: str, size: int, quality: Path | None) -> str:
@@ -60,6 +74,7 @@ def model_card(facts: dict, preset: str, sha256: str, size: int, quality: Path |
             f"{TARGET_BLUR_RANGE[0]:g}–{TARGET_BLUR_RANGE[1]:g} px across the scene's range",
             f"- training: {facts['step']} steps of Adam (lr {config['learning_rate']:g}, "
             f"warm-up {config['warmup_steps']}, cosine to {config['final_learning_rate']:g}), "
+            f"{_stopped_early(facts)}"
             f"loss L1 on the image + 0.5 × L1 per scale; {facts['wall_seconds'] / 3600:.2f} h "
             f"wall on {hardware.get('device')} ({hardware.get('processor')}, "
             f"{hardware.get('threads')} threads), {facts.get('precision', 'fp32')}, "
