@@ -16,7 +16,8 @@ from dc2kit.android_bridge.depth16 import (
     read_depth16,
     write_depth16,
 )
-from dc2kit.android_bridge.dynamic_depth import read_dynamic_depth, write_dynamic_depth
+from dc2kit.android_bridge.dynamic_depth import read_dynamic_depth
+from dc2kit.android_bridge.dynamic_depth_writer import write_dynamic_depth
 from dc2kit.android_bridge.gdepth import read_gdepth
 from dc2kit.android_bridge.sniff import read_android_capture
 

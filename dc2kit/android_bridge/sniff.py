@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dc2kit.android_bridge._common import uses_namespace
-from dc2kit.android_bridge.dynamic_depth import DEVICE_NS, parse_dynamic_depth
+from dc2kit.android_bridge.dynamic_depth import parse_dynamic_depth
+from dc2kit.android_bridge.dynamic_depth_spec import DEVICE_NS
 from dc2kit.android_bridge.gdepth import GDEPTH_NS, parse_gdepth
 from dc2kit.capture.errors import NoDepthError
 from dc2kit.capture.files import read_file_bytes

@@ -20,7 +20,8 @@ from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS, MAX_XMP_BYTES, check_pixels
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.ios_bridge.apple_depth_xmp import AppleDepthInfo, dequantize, parse_apple_depth_xmp
-from dc2kit.ios_bridge.heif_boxes import HeifMeta, read_brands, read_item, read_meta
+from dc2kit.ios_bridge.bmff import read_brands
+from dc2kit.ios_bridge.heif_boxes import HeifMeta, read_item, read_meta
 
 HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"})
 # HEVC depth representation SEI: 0 inverse-Z and 1 disparity are both larger-is-nearer.

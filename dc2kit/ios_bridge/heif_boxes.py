@@ -1,20 +1,21 @@
-"""A small, bounded ISO-BMFF/HEIF box reader: just enough to find depth items and their XMP.
+"""A small, bounded HEIF `meta` reader: just enough to find depth items and their XMP.
 
 pillow-heif decodes pixels but does not expose the XMP attached to an auxiliary image, so the
 `meta` box is walked here. Only fixed container paths are entered (meta → iinf/iref/iprp/iloc,
 iprp → ipco/ipma), so nesting is bounded by construction; every size, count and extent is checked
-against the bytes actually present, and anything inconsistent is a `CaptureError`.
+against the bytes actually present, and anything inconsistent is a `CaptureError`. The boxes
+themselves are read by `bmff`.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
 from dc2kit.capture.limits import MAX_HEIF_EXTENTS, MAX_HEIF_ITEMS
+from dc2kit.ios_bridge.bmff import Box, BoxCursor, iter_boxes
 
 DEPTH_AUX_TYPES = frozenset(
     {
@@ -24,16 +25,6 @@ DEPTH_AUX_TYPES = frozenset(
 )
 XMP_CONTENT_TYPE = "application/rdf+xml"
 TRANSFORM_KINDS = frozenset({"clap", "irot", "imir"})  # libheif applies these to each item
-_INT_FORMATS = {1: ">B", 2: ">H", 4: ">I", 8: ">Q"}
-
-
-@dataclass(frozen=True)
-class Box:
-    """One box: its four-character type and the byte range of its payload (header excluded)."""
-
-    kind: str
-    start: int
-    end: int
 
 
 @dataclass(frozen=True)
@@ -91,87 +82,6 @@ class HeifMeta:
         return None
 
 
-class _Cursor:
-    """Big-endian reads inside one box; running past its end is a CaptureError, never a crash."""
-
-    def __init__(self, data: bytes, box: Box, path: Path | None) -> None:
-        self.data, self.box, self.path = data, box, path
-        self.pos = box.start
-
-    def uint(self, size: int) -> int:
-        if size == 0:
-            return 0
-        if size not in _INT_FORMATS:
-            raise CaptureError(self.path, f"'{self.box.kind}' box uses a {size}-byte integer")
-        self._need(size)
-        (value,) = struct.unpack_from(_INT_FORMATS[size], self.data, self.pos)
-        self.pos += size
-        return value
-
-    def fourcc(self) -> str:
-        self._need(4)
-        self.pos += 4
-        return self.data[self.pos - 4 : self.pos].decode("latin-1")
-
-    def cstring(self) -> str:
-        """A NUL-terminated UTF-8 string; a missing terminator ends the string at the box end."""
-        stop = self.data.find(b"\x00", self.pos, self.box.end)
-        stop = self.box.end if stop < 0 else stop
-        text = self.data[self.pos : stop].decode("utf-8", errors="replace")
-        self.pos = min(stop + 1, self.box.end)
-        return text
-
-    def full_box_header(self) -> tuple[int, int]:
-        """(version, flags) of a FullBox."""
-        word = self.uint(4)
-        return word >> 24, word & 0xFFFFFF
-
-    def remaining(self) -> int:
-        return self.box.end - self.pos
-
-    def _need(self, size: int) -> None:
-        if self.pos + size > self.box.end:
-            raise CaptureError(self.path, f"truncated '{self.box.kind}' box")
-
-
-def iter_boxes(data: bytes, start: int, end: int, path: Path | None) -> Iterator[Box]:
-    """The boxes laid end to end in data[start:end]; a size running past `end` is an error."""
-    pos = start
-    while pos < end:
-        if end - pos < 8:
-            raise CaptureError(path, f"truncated box header at byte {pos}")
-        size, raw_kind = struct.unpack_from(">I4s", data, pos)
-        kind = raw_kind.decode("latin-1")
-        header = 8
-        if size == 1:
-            if end - pos < 16:
-                raise CaptureError(path, f"truncated '{kind}' box header at byte {pos}")
-            (size,) = struct.unpack_from(">Q", data, pos + 8)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise CaptureError(
-                path,
-                f"'{kind}' box at byte {pos} claims {size} bytes, past the end of its container",
-            )
-        yield Box(kind, pos + header, pos + size)
-        pos += size
-
-
-def read_brands(data: bytes, path: Path | None) -> set[str]:
-    """Major and compatible brands of the leading `ftyp` box."""
-    first = next(iter_boxes(data, 0, min(len(data), 8 + 4096), path), None)
-    if first is None or first.kind != "ftyp":
-        raise CaptureError(path, "not an ISO-BMFF file (no leading 'ftyp' box)")
-    cursor = _Cursor(data, first, path)
-    brands = {cursor.fourcc()}
-    cursor.uint(4)  # minor version
-    while cursor.remaining() >= 4:
-        brands.add(cursor.fourcc())
-    return brands
-
-
 def read_meta(data: bytes, path: Path | None) -> HeifMeta:
     """Parse the top-level `meta` box: item infos, references, properties and locations."""
     meta_box = next(
@@ -220,13 +130,13 @@ def read_item(data: bytes, meta: HeifMeta, item_id: int, path: Path | None, limi
 
 
 def _parse_pitm(data: bytes, box: Box, path: Path | None) -> int:
-    cursor = _Cursor(data, box, path)
+    cursor = BoxCursor(data, box, path)
     version, _ = cursor.full_box_header()
     return cursor.uint(2 if version == 0 else 4)
 
 
 def _parse_iinf(data: bytes, box: Box, path: Path | None) -> dict[int, ItemInfo]:
-    cursor = _Cursor(data, box, path)
+    cursor = BoxCursor(data, box, path)
     version, _ = cursor.full_box_header()
     count = cursor.uint(2 if version == 0 else 4)
     if count > MAX_HEIF_ITEMS:
@@ -242,7 +152,7 @@ def _parse_iinf(data: bytes, box: Box, path: Path | None) -> dict[int, ItemInfo]
 
 def _parse_infe(data: bytes, box: Box, path: Path | None) -> ItemInfo | None:
     """Item info entry, versions 2 and 3 (older versions carry no item type and are skipped)."""
-    cursor = _Cursor(data, box, path)
+    cursor = BoxCursor(data, box, path)
     version, _ = cursor.full_box_header()
     if version < 2:
         return None
@@ -255,12 +165,12 @@ def _parse_infe(data: bytes, box: Box, path: Path | None) -> ItemInfo | None:
 
 
 def _parse_iref(data: bytes, box: Box, path: Path | None) -> tuple[Reference, ...]:
-    cursor = _Cursor(data, box, path)
+    cursor = BoxCursor(data, box, path)
     version, _ = cursor.full_box_header()
     id_size = 2 if version == 0 else 4
     references = []
     for entry in iter_boxes(data, cursor.pos, box.end, path):
-        entry_cursor = _Cursor(data, entry, path)
+        entry_cursor = BoxCursor(data, entry, path)
         from_id = entry_cursor.uint(id_size)
         count = entry_cursor.uint(2)
         to_ids = tuple(entry_cursor.uint(id_size) for _ in range(count))
@@ -288,7 +198,7 @@ def _parse_iprp(
             if index > len(properties):
                 raise CaptureError(path, f"HEIF item {item_id} uses missing property {index}")
             prop = properties[index - 1]
-            cursor = _Cursor(data, prop, path)
+            cursor = BoxCursor(data, prop, path)
             if prop.kind == "auxC":
                 cursor.full_box_header()
                 aux_types[item_id] = cursor.cstring()
@@ -303,7 +213,7 @@ def _parse_iprp(
 
 def _parse_ipma(data: bytes, box: Box, path: Path | None) -> Iterator[tuple[int, int]]:
     """(item id, 1-based property index) associations."""
-    cursor = _Cursor(data, box, path)
+    cursor = BoxCursor(data, box, path)
     version, flags = cursor.full_box_header()
     count = cursor.uint(4)
     if count > MAX_HEIF_ITEMS:
@@ -320,7 +230,7 @@ def _parse_ipma(data: bytes, box: Box, path: Path | None) -> Iterator[tuple[int,
 
 def _parse_iloc(data: bytes, box: Box, path: Path | None) -> dict[int, ItemLocation]:
     """Item locations (versions 0-2); every in-file extent is checked against the file size."""
-    cursor = _Cursor(data, box, path)
+    cursor = BoxCursor(data, box, path)
     version, _ = cursor.full_box_header()
     if version > 2:
         raise UnsupportedCaptureError(path, f"HEIF 'iloc' version {version} is not supported")
