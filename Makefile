@@ -27,7 +27,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix dc2kit tests
 
 test: lint
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n auto --dist loadfile
 
 demo: $(STAMP)
 	$(BIN)/dc2kit info --preset paper --size 512x384

@@ -6,14 +6,11 @@ import pytest
 from torch import nn
 
 from dc2kit.bench.footprint import MIB, indirection_bytes, indirection_cost
-from dc2kit.bench.harness import BenchProgress, run_benchmarks
 from dc2kit.bench.memory import rss_increment_mb
 from dc2kit.cli import main
 from dc2kit.model import preset_config
-from dc2kit.model.builder import WeightsChoice
 
 TINY = (64, 96)  # (height, width)
-QUICK = {"runs": 2, "seconds": 0.0, "warmup": 0, "weights": WeightsChoice.random(0)}
 
 
 def _buffer(conv: nn.Conv2d, height: int, width: int) -> int:
@@ -48,22 +45,12 @@ def test_info_reports_the_indirection_cost(capsys):
     )
 
 
-def test_lowmem_runtime_shares_the_artifact_and_saves_the_predicted_buffers(tmp_path):
-    events: list[BenchProgress] = []
-    default, lowmem = run_benchmarks(
-        "mobile",
-        TINY,
-        ["tflite-fp32", "tflite-fp32-lowmem"],
-        1,
-        work_dir=tmp_path,
-        progress=events.append,
-        **QUICK,
-    )
-    assert [(e.runtime, e.stage) for e in events if e.stage == "build"] == [
-        ("tflite-fp32", "build")
-    ]
+def test_lowmem_runtime_shares_the_artifact_and_saves_the_predicted_buffers(tflite_bench_run):
+    default, lowmem = tflite_bench_run.measurements
+    builds = [pair for pair in tflite_bench_run.stages if pair[1] == "build"]
+    assert builds == [("tflite-fp32", "build")]  # the low-memory runtime reuses the artifact
     assert "xnnpack_flags=0x23" in lowmem.config["executor"]
-    assert lowmem.config["precision"] == "fp32" and lowmem.timings.runs == 2
+    assert lowmem.config["precision"] == "fp32" and lowmem.timings.runs == 3
     cost = indirection_cost(preset_config("mobile", *TINY))
     saved = rss_increment_mb(default) - rss_increment_mb(lowmem)
     predicted = (cost.total_bytes - cost.largest_bytes) / MIB

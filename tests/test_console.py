@@ -103,12 +103,8 @@ THIRD_PARTY_LINES = (
 )
 
 
-def test_an_export_prints_our_phases_and_logs_the_libraries(tmp_path):
-    out = tmp_path / "export"
-    exported = _cli(
-        *("export", "--target", "tflite", "--size", "32x32", "--precision", "fp32"),
-        *("--random-weights", "--out", str(out), "--json"),
-    )
+def test_an_export_prints_our_phases_and_logs_the_libraries(mobile_tflite_cli):
+    exported, out = mobile_tflite_cli, mobile_tflite_cli.out
     assert exported.returncode == 0, exported.stderr
     (artifact,) = json.loads(exported.stdout)["artifacts"]
     for phase in ("building the model", "converting", "checking parity", "writing manifest"):

@@ -1,41 +1,44 @@
-"""`export --kernel-predict ops`: the mobile preset as plain ops, fully delegated to XNNPACK.
+"""The default TFLite lowering (`--kernel-predict ops`): the mobile preset as plain ops, fully
+delegated to XNNPACK.
 
-One export through the whole gate (convert, parity on the shipped weights, publish) is shared by
-the module; conversion dominates its time. The composite artifact's verdicts are checked in
-test_tflite.py on the artifacts it already builds.
+The artifact is the session's one CLI export (conftest's `mobile_tflite_cli`: convert, parity,
+publish); conversion dominates the time. The composite artifact's verdicts are checked in
+test_tflite.py on the artifacts it builds.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dc2kit.cli import main
-from dc2kit.convert.export import export_artifact
-from dc2kit.convert.export_options import ExportOptions, options_from_manifest
+from dc2kit.convert.export_options import options_from_manifest
 from dc2kit.convert.manifest import read_manifest
 from dc2kit.convert.residency import xnnpack_residency
 from dc2kit.convert.tflite_report import COMPOSITE_OP, read_tflite_subgraphs
 
-HEIGHT, WIDTH = 64, 64
 GATHER_LIKE = ("GATHER", "GATHER_ND", "SCATTER_ND")
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    options = ExportOptions("mobile", HEIGHT, WIDTH, "fp32", kernel_predict="ops")
-    return export_artifact("tflite", options, tmp_path_factory.mktemp("ops"), lambda _: None)
+def published(mobile_tflite_cli):
+    """The default export's artifact path and its JSON report."""
+    assert mobile_tflite_cli.returncode == 0, mobile_tflite_cli.stderr
+    (report,) = json.loads(mobile_tflite_cli.stdout)["artifacts"]
+    return mobile_tflite_cli.out / report["artifact"], report
 
 
 def test_ops_artifact_is_one_xnnpack_partition_by_litert(published):
-    residency = xnnpack_residency(published.artifact)
+    residency = xnnpack_residency(published[0])
     assert residency.partitions == 1
     assert residency.undelegated_ops == 0 and residency.undelegated == {}
     assert residency.fully_accelerated  # LiteRT CompiledModel.is_fully_accelerated()
-    assert residency.delegated_ops == len(read_tflite_subgraphs(published.artifact)[0].ops)
+    assert residency.delegated_ops == len(read_tflite_subgraphs(published[0])[0].ops)
 
 
 def test_ops_artifact_has_no_composite_gather_or_high_rank_tensor(published):
-    subgraphs = read_tflite_subgraphs(published.artifact)
+    subgraphs = read_tflite_subgraphs(published[0])
     assert len(subgraphs) == 1  # no decomposition subgraphs
     labels = {op.name for op in subgraphs[0].ops}
     assert not [label for label in labels if label.startswith(COMPOSITE_OP)]
@@ -45,13 +48,15 @@ def test_ops_artifact_has_no_composite_gather_or_high_rank_tensor(published):
 
 
 def test_ops_artifact_passed_parity_and_its_manifest_carries_residency_and_gpu_verdict(published):
-    assert published.parity.passed
-    manifest = read_manifest(published.artifact)
+    artifact, report = published
+    assert report["parity"]["passed"]
+    manifest = read_manifest(artifact)
     assert manifest["options"]["kernel_predict"] == "ops"
-    report = manifest["delegate_report"]
-    assert report["xnnpack_residency"] == xnnpack_residency(published.artifact).to_dict()
-    assert report["gpu_delegable"] is True
-    assert report["gpu_verdict"]["summary"].startswith("GPU-delegable")
+    delegates = manifest["delegate_report"]
+    assert delegates["xnnpack_residency"] == xnnpack_residency(artifact).to_dict()
+    assert delegates["xnnpack_residency"]["fully_accelerated"] is True
+    assert delegates["gpu_delegable"] is True
+    assert delegates["gpu_verdict"]["summary"].startswith("GPU-delegable")
     assert options_from_manifest(manifest).kernel_predict == "ops"
 
 

@@ -215,9 +215,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--kernel-predict",
         choices=KERNEL_PREDICT_LOWERINGS,
-        default="composite",
-        help="TFLite: each kernel-prediction call as one named composite (NPU compilers) or as "
-        "plain ops (XNNPACK and GPU delegates take the whole graph)",
+        default="ops",
+        help="TFLite: each kernel-prediction call as plain ops (default: XNNPACK and GPU "
+        "delegates take the whole graph) or as one named composite, for NPU compilers that map "
+        "it to a native kernel (XNNPACK and GPU delegates leave composites to the CPU)",
     )
     export.add_argument(
         "--app-io",

@@ -34,12 +34,14 @@ class ExportOptions:
     outputs: OutputSet = "image"
     channels_last: bool = False  # TFLite: NHWC inputs and outputs
     image_io: bool = False  # Core ML: RGB image inputs and output, fp16 grayscale maps
-    kernel_predict: KernelPredictLowering = "composite"  # TFLite: composite or plain ops
+    # TFLite: plain ops (default: XNNPACK and GPU delegates take the whole graph) or composites
+    kernel_predict: KernelPredictLowering = "ops"
     # TFLite w8a8: the inputs its int8 ranges come from (dc2kit.calibration); not a switch.
     calibration: CalibrationSet | None = field(default=None, compare=False, repr=False)
 
     def artifact_name(self, target: Target) -> str:
-        lowering = "_ops" if target == "tflite" and self.kernel_predict == "ops" else ""
+        composite = target == "tflite" and self.kernel_predict == "composite"
+        lowering = "_composite" if composite else ""
         stem = f"dc2_{self.preset}_{self.width}x{self.height}_{self.precision}{lowering}"
         return stem + SUFFIXES[target]
 
