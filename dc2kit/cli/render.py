@@ -24,13 +24,14 @@ from dc2kit.cli.common import (
 )
 from dc2kit.cli.quiet import progress_bar
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
+from dc2kit.render.video import AUTO, CODEC_CHOICES
 
 if TYPE_CHECKING:
     from dc2kit.capture.inputs import RenderInputs
     from dc2kit.capture.record import CaptureRecord
 
 IMAGE_SUFFIXES = (".png",)  # what render.pipeline.save_png writes
-VIDEO_SUFFIXES = (".mp4",)  # what render.pipeline.write_video writes
+VIDEO_SUFFIXES = (".mp4",)  # what render.video.write_video writes
 
 
 def _render_inputs(args: argparse.Namespace, record: CaptureRecord) -> RenderInputs:
@@ -124,7 +125,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dc2kit.render.pipeline import sweep_frames, write_video
+    from dc2kit.render.pipeline import sweep_frames
+    from dc2kit.render.video import write_video
 
     record = open_record(args)
     inputs = _render_inputs(args, record)
@@ -133,20 +135,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     frames = sweep_frames(inputs, engine, args.sweep, args.frames, (near, far))
     with progress_bar() as progress:
         task = progress.add_task(f"{args.sweep} sweep", total=args.frames)
-        counted = write_video(
-            (progress.advance(task) or frame for frame in frames), args.out, args.fps
+        video = write_video(
+            (progress.advance(task) or frame for frame in frames), args.out, args.fps, args.codec
         )
     payload = {
         "out": str(args.out),
         "engine": args.engine,
         "sweep": args.sweep,
-        "frames": counted,
+        "frames": video.frames,
         "fps": args.fps,
-        "size": {"width": inputs.image.shape[1], "height": inputs.image.shape[0]},
+        "codec": video.codec,
+        "size": {"width": video.width, "height": video.height},
         "focus_disparity_span": [near, far] if args.sweep == "focus" else None,
         "blur_strength": inputs.blur_strength,
     }
-    _report(args, payload, inputs.notes, about)
+    _report(args, payload, (*inputs.notes, *video.notes), about)
     return 0
 
 
@@ -217,5 +220,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--sweep", choices=("focus", "aperture"), default="focus")
     sweep.add_argument("--frames", type=int_range(2, 10_000), default=24, help="2 … 10000")
     sweep.add_argument("--fps", type=float_range(0, 240, low_open=True), default=12.0)
+    sweep.add_argument(
+        "--codec",
+        choices=CODEC_CHOICES,
+        default=AUTO,
+        help="h264 (browsers play it; PyAV's libx264), mp4v (MPEG-4 Part 2, OpenCV); "
+        "auto: h264 where its encoder is here, else mp4v with a note",
+    )
     sweep.add_argument("--out", type=output_file(*VIDEO_SUFFIXES), required=True, help="MP4")
     sweep.set_defaults(run=cmd_sweep)

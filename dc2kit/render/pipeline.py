@@ -3,6 +3,7 @@
 The classical engine is the layered bokeh renderer (`render.bokeh`); the model engine runs a
 DC2Net checkpoint built at the render size or at a tile size (`render.tiles`), with an ultra-wide
 photo aligned onto W when given and W itself standing in for UW otherwise (said in the notes).
+Sweep frames become a video in `render.video`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ SweepKind = Literal["focus", "aperture"]
 
 
 class RenderError(Dc2kitError, RuntimeError):
-    """An output that cannot be produced or written (codec missing, folder not writable)."""
+    """An output that cannot be produced or written (no PNG encoder, folder not writable)."""
 
 
 @dataclass
@@ -87,28 +88,3 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
                 raise RenderError(f"{path}: OpenCV could not encode the image")
     except OSError as error:
         raise RenderError(f"{path}: cannot write ({error.strerror or error})") from error
-
-
-def write_video(frames: Iterator[np.ndarray], path: str | Path, fps: float) -> int:
-    """Write RGB frames as an MP4 (MPEG-4 Part 2) atomically; returns the frame count."""
-    count, writer = 0, None
-    try:
-        with atomic_output(path) as temporary:
-            for frame in frames:
-                if writer is None:
-                    height, width = frame.shape[:2]
-                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-                    writer = cv2.VideoWriter(str(temporary), fourcc, fps, (width, height))
-                    if not writer.isOpened():
-                        raise RenderError(f"{path}: OpenCV has no MPEG-4 encoder here")
-                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                count += 1
-            if writer is not None:
-                writer.release()
-                writer = None
-    except OSError as error:
-        raise RenderError(f"{path}: cannot write ({error.strerror or error})") from error
-    finally:
-        if writer is not None:
-            writer.release()
-    return count
