@@ -16,6 +16,7 @@ from dc2kit.cli import main
 from dc2kit.convert.export_options import options_from_manifest
 from dc2kit.convert.manifest import read_manifest
 from dc2kit.convert.residency import xnnpack_residency
+from dc2kit.convert.tflite import quantize_tflite
 from dc2kit.convert.tflite_report import COMPOSITE_OP, read_tflite_subgraphs
 
 GATHER_LIKE = ("GATHER", "GATHER_ND", "SCATTER_ND")
@@ -35,6 +36,16 @@ def test_ops_artifact_is_one_xnnpack_partition_by_litert(published):
     assert residency.undelegated_ops == 0 and residency.undelegated == {}
     assert residency.fully_accelerated  # LiteRT CompiledModel.is_fully_accelerated()
     assert residency.delegated_ops == len(read_tflite_subgraphs(published[0])[0].ops)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_quantized_ops_artifacts_stay_one_xnnpack_partition(published, tmp_path, precision):
+    """fp16 weights (DEQUANTIZE at load) and int8 dynamic-range weights keep full delegation."""
+    quantized = quantize_tflite(published[0], tmp_path / f"{precision}.tflite", precision)
+    residency = xnnpack_residency(quantized)
+    assert (residency.partitions, residency.undelegated) == (1, {})
+    assert residency.fully_accelerated
+    assert quantized.stat().st_size < 0.8 * published[0].stat().st_size  # 2- or 1-byte weights
 
 
 def test_ops_artifact_has_no_composite_gather_or_high_rank_tensor(published):
