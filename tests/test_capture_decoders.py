@@ -91,7 +91,8 @@ def test_gif_posing_as_png_is_refused_but_the_same_map_as_png_is_read(tmp_path, 
         read_pair(photo, tmp_path / "depth.png", kind="depth", units="m")
     (tmp_path / "depth.png").write_bytes(encoded(codes, "PNG"))
     record = read_pair(photo, tmp_path / "depth.png", kind="depth", units="m")
-    np.testing.assert_array_equal(record.depth, codes.astype(np.float32))
+    expected = np.where(codes > 0, codes, np.nan).astype(np.float32)  # code 0: no distance
+    np.testing.assert_array_equal(record.depth, expected)
 
 
 def test_decoder_warnings_stay_off_the_console(tmp_path, photo):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -145,3 +146,61 @@ def test_invalid_kind_is_a_value_error(tmp_path, image_path):
     np.save(tmp_path / "d.npy", np.ones((3, 4), np.float32))
     with pytest.raises(ValueError, match="sideways"):
         read_pair(image_path, tmp_path / "d.npy", kind="sideways", units="m")
+
+
+# --- depth ≤ 0 is no distance -----------------------------------------------------------------
+
+
+def _metric_map_with_bad_values() -> np.ndarray:
+    depth = np.linspace(0.5, 4.0, 30 * 40, dtype=np.float32).reshape(30, 40)
+    depth[0, :3] = (0.0, -1.5, np.nan)
+    depth[7, 9] = -0.0
+    return depth
+
+
+def test_depth_at_or_below_zero_is_a_counted_hole(tmp_path, image_path):
+    depth = _metric_map_with_bad_values()
+    np.save(tmp_path / "d.npy", depth)
+    record = read_pair(image_path, tmp_path / "d.npy", kind="depth", units="m")
+    bad = ~(depth > 0)  # 0, -1.5, -0.0 and the NaN
+    np.testing.assert_array_equal(np.isnan(record.depth), bad)
+    np.testing.assert_array_equal(record.depth[~bad], depth[~bad])
+    assert f"3 of {depth.size} depth values are ≤ 0 (no distance): taken as holes" in record.notes
+    assert np.isnan(record.disparity()[bad]).all()
+
+
+def test_capture_info_counts_non_positive_metric_depth_as_holes(tmp_path, image_path, capsys):
+    from dc2kit.cli import main
+
+    depth = _metric_map_with_bad_values()
+    np.save(tmp_path / "d.npy", depth)
+    argv = ["capture", "info", str(image_path), "--depth", str(tmp_path / "d.npy")]
+    argv += ["--depth-kind", "depth", "--depth-units", "m", "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["depth"]["holes"] == 4
+    assert summary["depth"]["min"] == pytest.approx(float(depth[depth > 0].min()))
+    assert summary["depth"]["min"] > 0
+    assert any("≤ 0 (no distance): taken as holes" in note for note in summary["notes"])
+
+
+def test_an_all_zero_metric_map_is_all_holes_and_refused_for_rendering(tmp_path, image_path):
+    from dc2kit.capture.inputs import prepare_render
+
+    np.save(tmp_path / "zeros.npy", np.zeros((30, 40), np.float32))
+    record = read_pair(image_path, tmp_path / "zeros.npy", kind="depth", units="m")
+    assert np.isnan(record.depth).all()
+    with pytest.raises(CaptureError, match=r"zeros\.npy: the depth map has no valid value"):
+        prepare_render(record, focus_disparity=1.0, blur_strength=4.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "units"), [("disparity", "1/m"), ("disparity", "relative"), ("depth", "diopters")]
+)
+def test_zero_disparity_and_diopters_are_infinity_not_holes(tmp_path, image_path, kind, units):
+    values = np.zeros((30, 40), np.float32)
+    values[10:] = 0.25
+    np.save(tmp_path / "d.npy", values)
+    record = read_pair(image_path, tmp_path / "d.npy", kind=kind, units=units)
+    np.testing.assert_array_equal(record.depth, values)
+    assert not any("no distance" in note for note in record.notes)

@@ -54,8 +54,10 @@ class Intrinsics:
 class FocusFacts:
     """What a capture says about the focus of the blur already in an image (DC²'s `defocus_w`).
 
-    `point` is a focus point in pixels of the record's image (turned with it to the displayed
-    orientation); `distance` a focus distance in the depth map's units (metres for EXIF
+    `point` is a focus point (x, y) in the record's image as displayed, the pixels `--focus`
+    takes: a reader turns a point the file gives in its stored pixels (EXIF SubjectArea, GDepth
+    `FocalPointX/Y`) with the photo, by the JPEG's EXIF Orientation or the HEIF's `irot`/`imir`
+    (`orientation.oriented`); `distance` a focus distance in the depth map's units (metres for EXIF
     SubjectDistance); `blur_at_infinity` the blur radius of an infinitely far point as a
     fraction of the image width (only for a blur render, whose strength is not a lens'; a
     camera's comes from its f-number, focal length and pixel pitch). `source` names the fields
@@ -74,6 +76,10 @@ class CaptureRecord:
 
     `image` is H×W×3 uint8 RGB. `depth` is float32 at its native size, NaN where the source has
     no estimate. `confidence`, when present, is float32 in [0, 1] at the depth's size.
+
+    A distance ≤ 0 is no estimate (no camera sees a point at or behind its own centre; DEPTH16
+    and ARCore write 0 for "none"): whatever the reader, such values become NaN holes here, and
+    the notes count them.
     """
 
     image: np.ndarray
@@ -94,6 +100,24 @@ class CaptureRecord:
     camera_focus: FocusFacts | None = None  # where the camera focused the photo it took
     render_focus: FocusFacts | None = None  # the blur render baked into the primary image, if any
 
+    def __post_init__(self) -> None:
+        if not self._is_distance:
+            return
+        with np.errstate(invalid="ignore"):
+            invalid = self.depth <= 0
+        count = int(np.count_nonzero(invalid))
+        if count:
+            self.depth = np.where(invalid, np.float32(np.nan), self.depth).astype(np.float32)
+            self.notes = [
+                *self.notes,
+                f"{count} of {self.depth.size} depth values are ≤ 0 (no distance): taken as holes",
+            ]
+
+    @property
+    def _is_distance(self) -> bool:
+        """Whether `depth` holds distances (diopters and disparity are inverse: 0 is infinity)."""
+        return self.kind is DepthKind.DEPTH and self.units is not DepthUnits.DIOPTERS
+
     @property
     def image_size(self) -> tuple[int, int]:
         """(width, height) of the colour image."""
@@ -111,7 +135,7 @@ class CaptureRecord:
         disparity. Non-positive depth has no disparity and becomes NaN.
         """
         values = self.depth.astype(np.float32, copy=False)
-        if self.kind is DepthKind.DISPARITY or self.units is DepthUnits.DIOPTERS:
+        if not self._is_distance:
             return values.copy()
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(values > 0, 1.0 / values, np.nan).astype(np.float32)
