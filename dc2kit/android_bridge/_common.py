@@ -18,7 +18,9 @@ from PIL import Image
 from dc2kit.capture.decoders import JPEG_ONLY, PNG_OR_JPEG, decode_image, grey_codes, rgb_array
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.pair import check_aspect, load_rgb
+from dc2kit.capture.orientation import is_valid, to_displayed
+from dc2kit.capture.pair import check_aspect, load_rgb, pair_orientation
+from dc2kit.capture.photo import read_photo
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 
 RANGE_INVERSE = "RangeInverse"
@@ -211,9 +213,31 @@ def metric_depth_record(
     confidence: np.ndarray | None,
     source_format: str,
     path: str | Path,
+    orientation: int | None = None,
 ) -> CaptureRecord:
-    """A camera buffer's metric depth (metres, absolute) beside its colour image."""
-    rgb = load_rgb(image)
+    """A camera buffer's metric depth (metres, absolute) beside its colour image, as displayed.
+
+    The buffer shares the camera image's stored pixels, so the image's turn to display (its EXIF
+    Orientation, or `orientation` when the caller gives one: it overrides the file's) is applied
+    to the depth and confidence too, unless the map's aspect shows it was made from the displayed
+    image (`capture.pair.pair_orientation`). The notes say which.
+    """
+    if orientation is not None and not is_valid(orientation):
+        raise ValueError(f"{path}: orientation {orientation!r} is not an EXIF orientation 1–8")
+    if isinstance(image, np.ndarray):
+        rgb, stored = load_rgb(image), None
+    else:
+        rgb, stored = read_photo(image)
+    notes: list[str] = []
+    turn = stored if orientation is None else orientation
+    if orientation is not None and stored not in (None, orientation):
+        notes.append(
+            f"orientation {orientation} given by the caller; the image's EXIF says {stored}"
+        )
+    photo_turn, depth_turn = pair_orientation(rgb.shape, depth.shape, turn, notes)
+    rgb, depth = to_displayed(rgb, photo_turn), to_displayed(depth, depth_turn)
+    if confidence is not None:
+        confidence = to_displayed(confidence, depth_turn)
     check_aspect(rgb, depth, path)
     return CaptureRecord(
         image=rgb,
@@ -224,4 +248,6 @@ def metric_depth_record(
         source_format=source_format,
         path=Path(path),
         confidence=confidence,
+        orientation=photo_turn,
+        notes=notes,
     )

@@ -55,17 +55,20 @@ def read_arcore_depth(
     height: int | None = None,
     row_stride: int | None = None,
     confidence_row_stride: int | None = None,
+    orientation: int | None = None,
 ) -> CaptureRecord:
     """ARCore depth (and confidence) beside the camera image (a path or RGB uint8 array).
 
     Files ending in `.png` are read as 16-bit (depth) or 8-bit (confidence) PNGs; anything
-    else is a raw buffer and needs `width` and `height`.
+    else is a raw buffer and needs `width` and `height`. The record is as displayed: the
+    image's EXIF Orientation, or `orientation` (an EXIF code, e.g. from
+    `capture.orientation.orientation_for_rotation`), turns image, depth and confidence alike.
     """
     depth = _read_depth(depth_path, width, height, row_stride)
     confidence = None
     if confidence_path is not None:
         confidence = _read_confidence(confidence_path, depth.shape, confidence_row_stride)
-    return metric_depth_record(image, depth, confidence, "arcore_depth16", depth_path)
+    return metric_depth_record(image, depth, confidence, "arcore_depth16", depth_path, orientation)
 
 
 def _metres(millimetres: np.ndarray) -> np.ndarray:

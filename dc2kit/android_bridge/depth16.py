@@ -57,12 +57,18 @@ def read_depth16(
     width: int,
     height: int,
     row_stride: int | None = None,
+    orientation: int | None = None,
 ) -> CaptureRecord:
-    """A DEPTH16 dump plus the colour image it belongs to (a path or an RGB uint8 array)."""
+    """A DEPTH16 dump plus the colour image it belongs to (a path or an RGB uint8 array).
+
+    The record is as displayed: the image's EXIF Orientation, or `orientation` (an EXIF code;
+    `capture.orientation.orientation_for_rotation` turns Android's clockwise degrees into one),
+    turns the image, depth and confidence alike.
+    """
     depth, confidence = decode_depth16(
         read_file_bytes(buffer_path), width, height, row_stride, path=buffer_path
     )
-    return metric_depth_record(image, depth, confidence, "depth16", buffer_path)
+    return metric_depth_record(image, depth, confidence, "depth16", buffer_path, orientation)
 
 
 def encode_depth16(

@@ -6,7 +6,9 @@ photo's stored pixels (Android's camera service gives the depth and confidence J
 Dynamic Depth file the photo's EXIF orientation, or rotates all three physically; Apple's
 AVDepthData carries no orientation of its own and follows the photo's), so one transform
 applies to both. HEIF is different: libheif already applies the container's `irot`/`imir` to
-each item it decodes, and the HEIF EXIF orientation is informational only.
+each item it decodes, and the HEIF EXIF orientation is informational only; the HEIC reader
+reports the turn libheif made and turns what refers to the coded pixels (EXIF SubjectArea,
+Apple's intrinsics) with it.
 
 Transforms follow the EXIF definition (Pillow's `ImageOps.exif_transpose` is the reference
 in the tests): 2 mirror, 3 rotate 180°, 4 flip, 5 transpose, 6 rotate 90° clockwise,
@@ -48,13 +50,46 @@ DISPLAYED: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+# Clockwise degrees a stored image turns to be upright (Android's SENSOR_ORIENTATION, the
+# rotation an app records beside a camera buffer) → the EXIF orientation that does the same.
+CLOCKWISE_ROTATIONS = {0: 1, 90: 6, 180: 3, 270: 8}
+
+
+# The orientation that undoes each one (6 and 8 turn opposite ways; the others undo themselves).
+INVERSE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
+
+
 def is_valid(orientation: object) -> bool:
     return isinstance(orientation, int) and orientation in DISPLAYED
+
+
+def orientation_for_rotation(degrees: int) -> int:
+    """The EXIF orientation of a stored image that turns `degrees` clockwise to display."""
+    if (
+        isinstance(degrees, bool)
+        or not isinstance(degrees, int)
+        or degrees % 360 not in (CLOCKWISE_ROTATIONS)
+    ):
+        raise ValueError(f"rotation {degrees!r} is not a multiple of 90 degrees")
+    return CLOCKWISE_ROTATIONS[degrees % 360]
 
 
 def to_displayed(array: np.ndarray, orientation: int) -> np.ndarray:
     """An H×W or H×W×C array turned from stored to displayed orientation (a contiguous copy)."""
     return np.ascontiguousarray(DISPLAYED[orientation](array))
+
+
+def to_stored(array: np.ndarray, orientation: int) -> np.ndarray:
+    """A displayed array turned back to the stored orientation (the inverse of `to_displayed`)."""
+    return to_displayed(array, INVERSE[orientation])
+
+
+def orientation_of(turned: Callable[[np.ndarray], np.ndarray]) -> int:
+    """The EXIF orientation that turns arrays as `turned` does (any sequence of quarter turns and
+    mirrors is one of the eight)."""
+    probe = np.arange(6).reshape(2, 3)
+    result = turned(probe)
+    return next(code for code, turn in DISPLAYED.items() if np.array_equal(turn(probe), result))
 
 
 def displayed_point(

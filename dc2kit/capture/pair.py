@@ -124,8 +124,8 @@ def read_pair(
     if calibration.missing_value is not None:
         depth[raw == calibration.missing_value] = np.nan
     notes: list[str] = []
-    if orientation not in (None, UPRIGHT):
-        image, depth, orientation = _displayed_pair(image, depth, orientation, notes)
+    photo_turn, depth_turn = pair_orientation(image.shape, depth.shape, orientation, notes)
+    image, depth = to_displayed(image, photo_turn), to_displayed(depth, depth_turn)
     check_aspect(image, depth, depth_path)
     notes.extend(unit_warnings(depth, kind, units))
     extras = {}
@@ -142,45 +142,52 @@ def read_pair(
         focal_length_mm=calibration.focal_length_mm,
         pixel_pitch_mm=calibration.pixel_pitch_mm,
         extras=extras,
-        orientation=orientation or UPRIGHT,
+        orientation=photo_turn,
         notes=notes,
     )
 
 
-def _displayed_pair(
-    image: np.ndarray, depth: np.ndarray, orientation: int, notes: list[str]
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Photo and depth turned by the photo's EXIF orientation, and the orientation applied.
+def pair_orientation(
+    image_shape: tuple[int, ...],
+    depth_shape: tuple[int, ...],
+    orientation: int | None,
+    notes: list[str],
+) -> tuple[int, int]:
+    """(turn for the photo, turn for the depth map): the photo's EXIF orientation for both, or
+    for the photo only when the map was made from the displayed photo.
 
-    A separate depth map may have been made from the stored pixels or from the displayed
-    photo. When the orientation swaps the axes, the map's aspect ratio tells which; otherwise
-    it is taken to share the stored pixels, as every phone format's depth does, and the notes
-    say so.
+    A separate depth map (a pair's file, a DEPTH16 or ARCore buffer) may have been made from the
+    stored pixels or from the displayed photo. When the orientation swaps the axes, the map's
+    aspect ratio tells which; otherwise it is taken to share the stored pixels, as every phone
+    format's depth does. The notes say which; an orientation outside 1–8 turns nothing.
     """
+    if orientation is None or orientation == UPRIGHT:
+        return UPRIGHT, UPRIGHT
     if not is_valid(orientation):
         notes.append(f"EXIF Orientation {orientation} is not 1–8: pixels used as stored")
-        return image, depth, UPRIGHT
-    displayed_image = to_displayed(image, orientation)
+        return UPRIGHT, UPRIGHT
+    height, width = image_shape[:2]
     if (
         orientation in SWAPS_AXES
-        and _same_aspect(depth, displayed_image)
-        and not _same_aspect(depth, image)
+        and _same_aspect(depth_shape, (width, height))
+        and not _same_aspect(depth_shape, (height, width))
     ):
         notes.append(
             f"depth map has the displayed photo's aspect: taken as already in displayed "
             f"orientation (EXIF Orientation {orientation} applied to the photo only)"
         )
-        return displayed_image, depth, orientation
+        return orientation, UPRIGHT
     notes.append(
         f"EXIF Orientation {orientation} applied to the photo and to the depth map, "
         "taken to share the photo's stored pixels"
     )
-    return displayed_image, to_displayed(depth, orientation), orientation
+    return orientation, orientation
 
 
-def _same_aspect(first: np.ndarray, second: np.ndarray) -> bool:
-    ratio = second.shape[1] / second.shape[0]
-    return abs(first.shape[1] / first.shape[0] - ratio) <= ASPECT_TOLERANCE * ratio
+def _same_aspect(first: tuple[int, ...], second: tuple[int, ...]) -> bool:
+    """Whether two (height, width, ...) shapes have the same aspect ratio."""
+    ratio = second[1] / second[0]
+    return abs(first[1] / first[0] - ratio) <= ASPECT_TOLERANCE * ratio
 
 
 # Median values beyond which a map is implausible for its stated units (phones see 0.1–100 m).

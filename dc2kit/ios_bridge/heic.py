@@ -8,6 +8,7 @@ the two must agree when both are present.
 from __future__ import annotations
 
 import math
+from functools import partial, reduce
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from dc2kit.capture.errors import CaptureError, NoDepthError, UnsupportedCapture
 from dc2kit.capture.exif_lens import with_exif_lens
 from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS, MAX_XMP_BYTES, check_pixels
+from dc2kit.capture.orientation import orientation_of, oriented, to_stored
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.ios_bridge.apple_depth_xmp import AppleDepthInfo, dequantize, parse_apple_depth_xmp
 from dc2kit.ios_bridge.bmff import read_brands
@@ -50,7 +52,30 @@ def read_iphone_heic(path: str | Path) -> CaptureRecord:
         raise CaptureError(path, f"decoded depth {stored.shape} does not match item {depth_id}")
     depth, kind = _depth_values(stored, info, sei, path)
     info = info or AppleDepthInfo(aux_type=kind.value)
-    return apple_record(image, depth, kind, info, exif, "iphone-heic", path)
+    turn = coded_orientation(meta.transforms.get(meta.primary_id, ()), path)
+    coded_image, coded_depth = to_stored(image, turn), to_stored(depth, turn)
+    return oriented(
+        apple_record(coded_image, coded_depth, kind, info, exif, "iphone-heic", path), turn
+    )
+
+
+def coded_orientation(transforms: tuple[tuple[str, bytes], ...], path: Path) -> int:
+    """The EXIF orientation equivalent to the `irot`/`imir` properties libheif applies, in order.
+
+    libheif hands out pixels already turned, but the photo's EXIF SubjectArea and Apple's depth
+    intrinsics refer to the coded pixels: the reader turns the pixels back, builds the record,
+    and turns everything with `oriented`, which also reports the turn. `irot` is quarter turns
+    anticlockwise (2 low bits), `imir` a mirror about a vertical (axis 0) or horizontal axis.
+    """
+    steps = []
+    for kind, payload in transforms:
+        if kind in ("irot", "imir") and not payload:
+            raise CaptureError(path, f"HEIF '{kind}' property is empty")
+        if kind == "irot":
+            steps.append(partial(np.rot90, k=payload[0] & 3))
+        elif kind == "imir":
+            steps.append(np.fliplr if payload[0] & 1 == 0 else np.flipud)
+    return orientation_of(lambda array: reduce(lambda turned, step: step(turned), steps, array))
 
 
 def apple_record(
