@@ -40,7 +40,8 @@ def test_info_paper_matches_the_readme_hand_derivation(capsys):
     match = re.search(r"hand-derived total: \*\*([\d.]+) GMAC\*\*", README.read_text())
     assert match, "README must state the hand-derived paper total at 512x512"
     report = _json(capsys, ["info", "--preset", "paper", "--size", "512x512", "--json"])
-    assert report["modules"]["total"]["gmac"] == pytest.approx(float(match.group(1)), rel=0.05)
+    stated = float(match.group(1))  # one decimal: a wrong row of the derivation moves it more
+    assert report["modules"]["total"]["gmac"] == pytest.approx(stated, abs=0.05)
 
 
 def test_info_table_labels_estimates(capsys):

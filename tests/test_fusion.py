@@ -13,8 +13,8 @@ def _inputs(batch=2, height=32, width=48, seed=0):
     refined_w = tuple(torch.randn(batch, 3, h, w, generator=generator) for h, w in sizes)
     refined_uw = tuple(torch.randn(batch, 3, h, w, generator=generator) for h, w in sizes)
     radial = tuple(torch.rand(batch, 1, h, w, generator=generator) for h, w in sizes)
-    target = tuple(torch.rand(batch, 1, h, w, generator=generator) for h, w in sizes)
-    return refined_w, refined_uw, radial, target
+    defocus = tuple(torch.rand(batch, 2, h, w, generator=generator) for h, w in sizes)
+    return refined_w, refined_uw, radial, defocus
 
 
 def test_table_one_is_the_supplement():
@@ -76,11 +76,21 @@ def test_sum_layer_is_sum_of_dilated_convs():
     assert torch.allclose(layer(x), expected, atol=1e-6)
 
 
-def test_fusion_can_see_the_target_defocus():
+def test_fusion_can_see_both_defocus_maps_appended_last():
+    torch.manual_seed(0)
     fusion = ASPPFusion(FusionConfig(sees_defocus=True))
-    assert fusion.blocks[0].body[0].branches[0].in_channels == 8
-    refined_w, refined_uw, radial, target = _inputs()
-    assert fusion(refined_w, refined_uw, radial, target)[-1].fused.shape == (2, 3, 32, 48)
+    assert fusion.blocks[0].body[0].branches[0].in_channels == 9  # Ŵ, Û, radial, d_t, d_w
+    refined_w, refined_uw, radial, defocus = _inputs()
+    other = tuple(d.flip(-1) for d in defocus)
+    seen = fusion(refined_w, refined_uw, radial, defocus)[-1].fused
+    assert seen.shape == (2, 3, 32, 48)
+    assert not torch.allclose(seen, fusion(refined_w, refined_uw, radial, other)[-1].fused)
+    with torch.no_grad():  # zero the weights of each block's last two inputs: the maps
+        for block in fusion.blocks:
+            for branch in block.body[0].branches:
+                branch.weight[:, -2:] = 0
+    blind = fusion(refined_w, refined_uw, radial, defocus)[-1].fused
+    torch.testing.assert_close(blind, fusion(refined_w, refined_uw, radial, other)[-1].fused)
 
 
 def test_unknown_layout():

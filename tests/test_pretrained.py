@@ -16,6 +16,7 @@ from dc2kit.model import (
     preset_config,
 )
 from dc2kit.model.drbnet import drbnet_name_to_ours
+from dc2kit.model.synthetic import synthetic_scene
 
 SIZE = 16
 
@@ -152,3 +153,37 @@ def test_missing_tensor_is_refused(published_names):
     del state["upconv0_res.2.0.bias"]
     message = refusal(DC2Net(config), state)
     assert "missing, first 'blocks.3.residual_head.2.0.bias'" in message
+
+
+# --- a whole DC2Net from a dc2kit checkpoint of an earlier architecture ----------------------
+
+
+def test_a_fusion_that_saw_fewer_maps_widens_with_zeros_and_computes_the_same(tmp_path):
+    from dataclasses import replace
+
+    from dc2kit.model import save_dc2
+    from dc2kit.model.pretrained import init_from_dc2
+
+    earlier = replace(preset_config("mobile", 32, 32), fusion_sees_defocus=False)
+    torch.manual_seed(0)
+    old = DC2Net(earlier).eval()
+    path = tmp_path / "earlier.safetensors"
+    save_dc2(old, path)
+    new = DC2Net(replace(earlier, fusion_sees_defocus=True)).eval()
+    init_from_dc2(new, path)
+    first = new.fusion.blocks[1].body[0].branches[0].weight
+    assert first.shape[1] == old.fusion.blocks[1].body[0].branches[0].weight.shape[1] + 2
+    assert (first[:, -2:] == 0).all()
+    inputs = synthetic_scene(32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(new(*inputs).image, old(*inputs).image, rtol=0, atol=0)
+
+
+def test_a_checkpoint_of_other_widths_is_refused_naming_the_tensor(tmp_path):
+    from dc2kit.model import save_dc2
+    from dc2kit.model.pretrained import init_from_dc2
+
+    path = tmp_path / "paper.safetensors"
+    save_dc2(DC2Net(preset_config("paper", 32, 32)), path)
+    with pytest.raises(CheckpointError, match=r"paper\.safetensors: tensor '.*' has shape"):
+        init_from_dc2(DC2Net(preset_config("mobile", 32, 32)), path)

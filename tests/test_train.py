@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
-from dc2kit.model import load_dc2
+from dc2kit.model import DC2Net, load_dc2, preset_config
 from dc2kit.model.dc2 import read_dc2_metadata, save_dc2
+from dc2kit.model.synthetic import synthetic_scene
 from dc2kit.train.errors import TrainError
 from dc2kit.train.trainer import (
     TrainConfig,
@@ -160,3 +163,19 @@ def test_bf16_autocast_trains_like_fp32_and_says_so(tmp_path):
     assert runs["fp32"][1] == "fp32" and runs["bf16"][1] == "bf16 autocast"
     assert runs["bf16"][0] == pytest.approx(runs["fp32"][0], rel=0.03)
     assert runs["bf16"][0] != runs["fp32"][0]  # the convolutions really ran in bf16
+
+
+def test_a_run_started_from_an_earlier_architecture_says_so_and_starts_where_it_was(tmp_path):
+    earlier_config = replace(preset_config("mobile", 32, 32), fusion_sees_defocus=False)
+    torch.manual_seed(0)
+    earlier = DC2Net(earlier_config).eval()
+    path = tmp_path / "earlier.safetensors"
+    save_dc2(earlier, path, metadata={"training": json.dumps({"step": 7, "wall_seconds": 36.0})})
+    trainer = Trainer(TrainConfig(steps=1, init_from=str(path), **SMALL), tmp_path / "new.st")
+    started = trainer.facts()["initialised_from"]
+    assert started["file"] == "earlier.safetensors" and started["steps"] == 7
+    assert started["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert started["config"]["fusion_sees_defocus"] is False
+    inputs = synthetic_scene(32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.model.eval()(*inputs).image, earlier(*inputs).image)

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from dc2kit.model.checkpoint import strict_load
+from dc2kit.model.colour import match_colour
 from dc2kit.model.defocus import SCALE_FACTORS, defocus_pyramid
 from dc2kit.model.drbnet import DRBNet, RefinerConfig
 from dc2kit.model.errors import CheckpointError, ConfigError, InputShapeError
@@ -54,7 +55,8 @@ class DC2Config:
     formulation: Formulation = "shift"
     fusion_width_mult: float = 1.0
     fusion_layout: FusionLayout = "sum"
-    fusion_sees_defocus: bool = False
+    fusion_sees_defocus: bool = False  # feed both defocus maps, per scale, to the fusion
+    uw_colour_match: bool = False  # UW's per-channel gain matched to W's first (model/colour.py)
 
     def __post_init__(self) -> None:
         for name, value in (("height", self.height), ("width", self.width)):
@@ -149,9 +151,13 @@ def _check_json_type(field: Field, value: Any) -> None:
 # cut hardest because it holds 95 % of the paper's MACs; the fusion keeps its six atrous rates
 # at full resolution; k = 5 halves the k²-channel kernel tensors (the op is memory-bound) and the
 # 1/8 scale still reaches a ±16 px blur radius. See README, "Presets".
+# Both presets match UW's colours to W's and let the fusion see both defocus maps [ours]: without
+# them the masks must guess from image content where W is blurred and UW's colour cast comes
+# with its detail (see model/colour.py). Checkpoints store their config, so older ones keep theirs.
+_OURS = {"uw_colour_match": True, "fusion_sees_defocus": True}
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"refiner_width_mult": 1.0, "kernel_size": 7, "fusion_width_mult": 1.0},
-    "mobile": {"refiner_width_mult": 0.125, "kernel_size": 5, "fusion_width_mult": 0.5},
+    "paper": {"refiner_width_mult": 1.0, "kernel_size": 7, "fusion_width_mult": 1.0, **_OURS},
+    "mobile": {"refiner_width_mult": 0.125, "kernel_size": 5, "fusion_width_mult": 0.5, **_OURS},
 }
 
 
@@ -248,17 +254,25 @@ class DC2Net(nn.Module):
         defocus_t: Tensor,
         radial: tuple[Tensor, ...],
     ) -> DC2Output:
-        needs_target_pyramid = self.config.branch_conditioning or self.config.fusion_sees_defocus
+        config = self.config
+        needs_target_pyramid = config.branch_conditioning or config.fusion_sees_defocus
         target = defocus_pyramid(defocus_t) if needs_target_pyramid else ()
+        if config.uw_colour_match:
+            uw = match_colour(uw, w)
         branch = (
             [torch.cat([t, r], dim=1) for t, r in zip(target, radial, strict=True)]
-            if self.config.branch_conditioning
+            if config.branch_conditioning
             else None
         )
         refined_w = self.refiner_w(torch.cat([w, defocus_w, defocus_t, radial[-1]], 1), w, branch)
         refined_uw = self.refiner_uw(torch.cat([uw, defocus_t, radial[-1]], 1), uw, branch)
-        fusion_target = target if self.config.fusion_sees_defocus else ()
-        masks = self.fusion(refined_w, refined_uw, radial, fusion_target)
+        # One 2-channel pyramid (pooling a concatenation keeps each fusion concat ≤ 5 inputs).
+        seen = (
+            defocus_pyramid(torch.cat([defocus_t, defocus_w], 1))
+            if config.fusion_sees_defocus
+            else ()
+        )
+        masks = self.fusion(refined_w, refined_uw, radial, seen)
         scales = tuple(
             ScaleOutput(m.fused, rw, ru, m.mask_w, m.mask_uw)
             for m, rw, ru in zip(masks, refined_w, refined_uw, strict=True)
@@ -342,10 +356,15 @@ def load_dc2(
     if formulation is not None:
         config = replace(config, formulation=formulation)
     model = DC2Net(config)
+    strict_load(model, read_dc2_tensors(path), str(path))
+    return model.eval()
+
+
+def read_dc2_tensors(path: str | Path) -> dict[str, Tensor]:
+    """The model tensors of a dc2kit checkpoint (a training state's optimizer tensors left out)."""
+    read_dc2_metadata(path)  # a dc2kit checkpoint, or a CheckpointError naming the file
     try:
         state = load_file(str(path))
     except (OSError, SafetensorError) as error:
         raise CheckpointError(f"{path}: cannot read tensors ({error})") from error
-    weights = {k: v for k, v in state.items() if not k.startswith(TRAINING_PREFIX)}
-    strict_load(model, weights, str(path))
-    return model.eval()
+    return {k: v for k, v in state.items() if not k.startswith(TRAINING_PREFIX)}

@@ -45,7 +45,7 @@ FUSION_LAYOUTS: tuple[str, ...] = get_args(FusionLayout)
 class FusionConfig:
     width: float = 1.0  # multiplies the hidden widths (never the 2 logits)
     layout: FusionLayout = "sum"
-    sees_defocus: bool = False  # also feed the target defocus map at each scale
+    sees_defocus: bool = False  # also feed the target and the input W's defocus maps per scale
 
     def __post_init__(self) -> None:
         if self.layout not in FUSION_LAYOUTS:
@@ -133,7 +133,7 @@ class ASPPFusion(nn.Module):
     def __init__(self, config: FusionConfig) -> None:
         super().__init__()
         self.config = config
-        extra = 1 if config.sees_defocus else 0  # the target defocus map
+        extra = 2 if config.sees_defocus else 0  # the target and the input W's defocus maps
         self.blocks = nn.ModuleList(
             ASPPBlock(spec, 3 + 3 + 1 + extra + (0 if index == 0 else 2), config)
             for index, spec in enumerate(ASPP_TABLE)
@@ -144,9 +144,11 @@ class ASPPFusion(nn.Module):
         refined_w: tuple[Tensor, ...],
         refined_uw: tuple[Tensor, ...],
         radial: tuple[Tensor, ...],
-        defocus_t: tuple[Tensor, ...] = (),
+        defocus: tuple[Tensor, ...] = (),
     ) -> list[ScaleMasks]:
-        """All arguments are per scale, coarse (1/8) to fine (1); `defocus_t` only if seen."""
+        """All arguments are per scale, coarse (1/8) to fine (1); `defocus` (2 channels: the
+        target's and the input W's maps) only if seen. They come after the radial mask, so a
+        fusion trained without them widens with zero weights (pretrained.init_from_dc2)."""
         results: list[ScaleMasks] = []
         for index, block in enumerate(self.blocks):
             parts = [refined_w[index], refined_uw[index]]
@@ -158,7 +160,7 @@ class ASPPFusion(nn.Module):
                 parts.append(upsampled)
             parts.append(radial[index])
             if self.config.sees_defocus:
-                parts.append(defocus_t[index])
+                parts.append(defocus[index])
             logits = block(torch.cat(parts, dim=1))
             if upsampled is not None:
                 logits = logits + upsampled

@@ -1,4 +1,5 @@
-"""Start DC²'s two refiners from a published single-image DRBNet checkpoint.
+"""Start DC²'s refiners from a published single-image DRBNet checkpoint, or a whole DC2Net from
+a dc2kit checkpoint of an earlier architecture.
 
 The refiners are DRBNets whose encoder (and, with branch conditioning, image branches) see the
 RGB image followed by conditioning channels. Their first convs take the checkpoint's weights on
@@ -73,3 +74,35 @@ def init_from_drbnet(model: DC2Net, checkpoint: str | Path | Mapping[str, Tensor
     }
     for attr, state in states.items():
         strict_load(getattr(model, attr), state, f"{source} → {attr}")
+
+
+def _widened(name: str, tensor: Tensor, shape: Size, source: str) -> Tensor:
+    """`tensor`, or a conv weight with more input channels: the checkpoint's on the first ones."""
+    if tensor.shape == shape:
+        return tensor
+    fits = tensor.dim() == 4 and tensor.shape[0] == shape[0] and tensor.shape[2:] == shape[2:]
+    if not fits or tensor.shape[1] > shape[1]:
+        raise CheckpointError(
+            f"{source}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects "
+            f"{tuple(shape)} (another preset or width)"
+        )
+    widened = tensor.new_zeros(shape)
+    widened[:, : tensor.shape[1]] = tensor
+    return widened
+
+
+def init_from_dc2(model: DC2Net, checkpoint: str | Path) -> None:
+    """Start `model` from a dc2kit checkpoint of the same widths but an earlier architecture (say
+    a fusion that saw fewer maps): equal tensors are copied, and a conv that now takes more inputs
+    gets the checkpoint's weights on the old ones and zeros on the new, which are appended last;
+    so at initialisation it computes what the checkpoint's network did on the same inputs."""
+    from dc2kit.model.dc2 import read_dc2_tensors
+
+    source = str(checkpoint)
+    tensors = read_dc2_tensors(checkpoint)
+    state = {
+        name: _widened(name, tensors[name], expected.shape, source)
+        for name, expected in model.state_dict().items()
+        if name in tensors
+    }
+    strict_load(model, state, source)

@@ -57,6 +57,20 @@ def _stopped_early(facts: dict) -> str:
     return f"stopped at step {facts['step']} of a {planned}-step schedule; "
 
 
+def _initialised_from(facts: dict) -> list[str]:
+    """The card's line for a run that started from an earlier checkpoint (`--init-from`)."""
+    earlier = facts.get("initialised_from")
+    if not earlier:
+        return []
+    hours = (earlier.get("wall_seconds") or 0) / 3600
+    return [
+        f"- started from `{earlier['file']}` (sha256 `{earlier['sha256'][:12]}…`: "
+        f"{earlier.get('steps')} steps, {hours:.2f} h, `{earlier.get('data_generator')}`), an "
+        "earlier architecture widened by `init_from_dc2` (new inputs on zero weights); the "
+        "steps, wall time and curve below are this run's"
+    ]
+
+
 def model_card(facts: dict, preset: str, sha256: str, size: int, quality: Path | None) -> str:
     config = facts["train_config"]
     validation = facts.get("validation", [])
@@ -79,6 +93,7 @@ def model_card(facts: dict, preset: str, sha256: str, size: int, quality: Path |
             f"wall on {hardware.get('device')} ({hardware.get('processor')}, "
             f"{hardware.get('threads')} threads), {facts.get('precision', 'fp32')}, "
             f"torch {facts.get('torch')}",
+            *_initialised_from(facts),
             f"- validation PSNR (dB, fixed validation stream) by step: {curve}",
             "",
             "## Quality (model minus baseline, PSNR on the region W had blurred)",

@@ -7,6 +7,7 @@ frame) is a forward input, so crops see the mask they would see in a whole photo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
@@ -51,6 +52,7 @@ class TrainConfig:
     threads: int = 2
     images: str | None = None
     init_drbnet: str | None = None
+    init_from: str | None = None  # a dc2kit checkpoint of an earlier architecture to start from
     precision: str = "auto"  # "auto", "bf16" or "fp32": see `autocast_dtype`
 
     def __post_init__(self) -> None:
@@ -148,6 +150,25 @@ def _to(batch: Batch, device: torch.device) -> tuple[tuple[Tensor, ...], Tensor]
     return tuple(t.to(device) for t in batch.inputs()), batch.target.to(device)
 
 
+def _initialise_from(model: DC2Net, path: Path) -> dict:
+    """Start `model` from `path` (see `init_from_dc2`); what the card says of that start."""
+    from dc2kit.model.pretrained import init_from_dc2
+
+    init_from_dc2(model, path)
+    try:
+        earlier = json.loads(read_dc2_metadata(path).get("training", "{}"))
+    except ValueError:
+        earlier = {}
+    return {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "steps": earlier.get("step"),
+        "wall_seconds": earlier.get("wall_seconds"),
+        "data_generator": earlier.get("data_generator"),
+        "config": json.loads(read_dc2_metadata(path)["config"]),
+    }
+
+
 class Trainer:
     """Owns the model, the optimizer, the data and the checkpoint file of one training run."""
 
@@ -164,6 +185,7 @@ class Trainer:
             torch.manual_seed(config.seed)
             self.model = DC2Net(preset_config(config.preset, config.crop, config.crop))
         self.state = TrainState()
+        self.initialised_from: dict | None = None  # the earlier checkpoint this run started from
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         if resume is not None:
             self._resume(Path(resume))
@@ -171,6 +193,8 @@ class Trainer:
             from dc2kit.model.pretrained import init_from_drbnet
 
             init_from_drbnet(self.model, config.init_drbnet)
+        if resume is None and config.init_from is not None:
+            self.initialised_from = _initialise_from(self.model, Path(config.init_from))
         self.model.to(self.device)
         photos = None if config.images is None else load_photos(config.images, config.crop + 32)
         self.data = SyntheticDualCamera(config.crop, config.seed, photos)
@@ -195,6 +219,7 @@ class Trainer:
                 f"not {self.config.crop}"
             )
         load_adam_state(self.model, self.optimizer, path)
+        self.initialised_from = facts.get("initialised_from")
         self.state = TrainState(
             step=int(facts["step"]),
             wall_seconds=float(facts.get("wall_seconds", 0.0)),
@@ -210,6 +235,7 @@ class Trainer:
             "data_generator": DATA_VERSION,
             "precision": "bf16 autocast" if self.autocast is torch.bfloat16 else "fp32",
             "validation": self.state.validation,
+            "initialised_from": self.initialised_from,
             "last_loss": self.state.last_loss,
             "hardware": {
                 "device": str(self.device),
