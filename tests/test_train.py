@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dc2kit.model import DC2Net, load_dc2, preset_config
-from dc2kit.model.dc2 import read_dc2_metadata, save_dc2
+from dc2kit.model.dc2_io import read_dc2_metadata, save_dc2
 from dc2kit.model.synthetic import synthetic_scene
 from dc2kit.train.errors import TrainError
 from dc2kit.train.trainer import (

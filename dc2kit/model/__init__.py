@@ -1,16 +1,7 @@
 """DC² in PyTorch: kernel-prediction op, DRBNet refiner, ASPP fusion, presets, defocus maps."""
 
-from dc2kit.model.dc2 import (
-    PRESETS,
-    DC2Config,
-    DC2Net,
-    DC2Output,
-    ScaleOutput,
-    load_dc2,
-    preset_config,
-    read_dc2_config,
-    save_dc2,
-)
+from dc2kit.model.dc2 import PRESETS, DC2Config, DC2Net, DC2Output, ScaleOutput, preset_config
+from dc2kit.model.dc2_io import load_dc2, read_dc2_config, save_dc2
 from dc2kit.model.defocus import (
     all_in_focus,
     defocus_map,

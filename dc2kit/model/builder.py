@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import torch
 
-from dc2kit.model.dc2 import DC2Net, load_dc2, preset_config, read_dc2_config
+from dc2kit.model.dc2 import DC2Net, preset_config
+from dc2kit.model.dc2_io import load_dc2, read_dc2_config
 from dc2kit.model.errors import CheckpointError, ModelError
 from dc2kit.model.kernel_predict import Formulation
 

@@ -96,7 +96,7 @@ def init_from_dc2(model: DC2Net, checkpoint: str | Path) -> None:
     a fusion that saw fewer maps): equal tensors are copied, and a conv that now takes more inputs
     gets the checkpoint's weights on the old ones and zeros on the new, which are appended last;
     so at initialisation it computes what the checkpoint's network did on the same inputs."""
-    from dc2kit.model.dc2 import read_dc2_tensors
+    from dc2kit.model.dc2_io import read_dc2_tensors
 
     source = str(checkpoint)
     tensors = read_dc2_tensors(checkpoint)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from dc2kit.model.checkpoint import strict_load
-from dc2kit.model.dc2 import TRAINING_PREFIX
+from dc2kit.model.dc2_io import TRAINING_PREFIX
 from dc2kit.model.errors import ModelError
 from dc2kit.train.errors import TrainError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dc2kit.atomic import write_atomically
 from dc2kit.model import load_dc2
-from dc2kit.model.dc2 import read_dc2_metadata, save_dc2
+from dc2kit.model.dc2_io import read_dc2_metadata, save_dc2
 from dc2kit.train.data import TARGET_BLUR_RANGE, TASK_WEIGHTS, TASKS, W_BLUR_RANGE
 from dc2kit.train.errors import TrainError
 

@@ -23,7 +23,8 @@ from torch import Tensor
 
 from dc2kit.metrics import psnr
 from dc2kit.model import DC2Net, preset_config
-from dc2kit.model.dc2 import DC2Output, read_dc2_metadata, save_dc2
+from dc2kit.model.dc2 import DC2Output
+from dc2kit.model.dc2_io import read_dc2_metadata, save_dc2
 from dc2kit.model.defocus import SCALE_FACTORS
 from dc2kit.model.errors import ModelError
 from dc2kit.train.data import Batch, SyntheticDualCamera, load_photos
