@@ -17,7 +17,8 @@ from dc2kit.bench.errors import BenchError
 from dc2kit.bench.phone.android import TOOLS, AndroidRunner, BenchmarkRun, Tool
 from dc2kit.bench.phone.common import ANDROID_ACCELERATORS, Accelerator, PhoneUnavailable
 from dc2kit.bench.results import Measurement
-from dc2kit.bench.runtimes import Runtime, TFLiteRuntime, Workload
+from dc2kit.bench.runtimes import Runtime, Workload
+from dc2kit.bench.tflite_runtimes import TFLiteRuntime
 
 
 @dataclass(frozen=True)

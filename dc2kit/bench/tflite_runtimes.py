@@ -1,0 +1,113 @@
+"""LiteRT (TFLite) runtimes of `dc2kit bench`: the interpreter with XNNPACK by default, and the
+low-memory `CompiledModel` path with XNNPACK's transient indirection buffer (`-lowmem`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dc2kit.bench.runtimes import RunOnce, Runtime, Workload, benchmark_inputs, workload_model
+
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class TFLiteRuntime(Runtime):
+    """LiteRT's interpreter with its default op resolver, which applies the XNNPACK CPU delegate
+    to the ops it supports; the rest run on LiteRT's built-in kernels."""
+
+    executor = "LiteRT Interpreter, XNNPACK CPU delegate (default)"
+    modules = ("ai_edge_litert.interpreter",)
+
+    def __init__(self, precision: str) -> None:
+        self.name = f"tflite-{precision}"
+        self.precision = precision
+
+    def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
+        return work_dir / "tflite" / f"{workload.artifact_key}-{self.precision}.tflite"
+
+    def build(self, workload: Workload, work_dir: Path) -> None:
+        """Convert fp32 once; fp16 and int8 quantize that file (a conversion takes ~40 s)."""
+        from dc2kit.convert.tflite import export_tflite, quantize_tflite
+
+        path = self.artifact_path(workload, work_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fp32 = path.with_name(f"{workload.artifact_key}-fp32.tflite")
+        if not fp32.exists():
+            model, origin = workload_model(workload)
+            export_tflite(model, fp32, precision="fp32", weights=origin)
+        if self.precision != "fp32":
+            quantize_tflite(fp32, path, self.precision)
+
+    def placement(self, workload: Workload, work_dir: Path) -> dict[str, Any]:
+        """XNNPACK partitions of the artifact, as LiteRT (interpreter, CompiledModel) sees them."""
+        from dc2kit.convert.residency import xnnpack_residency
+
+        return xnnpack_residency(self.artifact_path(workload, work_dir)).as_placement()
+
+    def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = self.artifact_path(workload, work_dir)
+        interpreter = Interpreter(model_path=str(path), num_threads=workload.threads)
+        runner = interpreter.get_signature_runner()
+        inputs = benchmark_inputs(workload.height, workload.width)
+        return lambda: runner(**inputs)
+
+
+# XNNPACK delegate flags (tflite/delegates/xnnpack/xnnpack_delegate.h). LiteRT's CPU accelerator
+# starts from TfLiteXNNPackDelegateOptionsDefault() and *replaces* its flags with
+# `CpuOptions.xnnpack_flags`, so the defaults this build sets (signed and unsigned 8-bit
+# inference) are kept by or-ing them in.
+XNNPACK_FLAG_QS8 = 0x1
+XNNPACK_FLAG_QU8 = 0x2
+XNNPACK_FLAG_TRANSIENT_INDIRECTION_BUFFER = 0x20
+LOW_MEMORY_XNNPACK_FLAGS = (
+    XNNPACK_FLAG_QS8 | XNNPACK_FLAG_QU8 | XNNPACK_FLAG_TRANSIENT_INDIRECTION_BUFFER
+)
+
+
+class LowMemoryTFLiteRuntime(TFLiteRuntime):
+    """The same .tflite on LiteRT's `CompiledModel` CPU path with XNNPACK's transient indirection
+    buffer: each convolution rebuilds its indirection buffer (8 bytes x kh x kw per output pixel)
+    in a shared workspace at every run instead of keeping its own for the model's lifetime.
+    Costs time, saves most of the resident memory of a full-resolution network."""
+
+    modules = ("ai_edge_litert.compiled_model",)
+
+    def __init__(self, precision: str) -> None:
+        super().__init__(precision)
+        self.name = f"tflite-{precision}-lowmem"
+        self.executor = (
+            "LiteRT CompiledModel, CPU (XNNPACK), "
+            f"xnnpack_flags=0x{LOW_MEMORY_XNNPACK_FLAGS:x} "
+            "(QS8 | QU8 | TRANSIENT_INDIRECTION_BUFFER)"
+        )
+
+    def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        options = Options(
+            hardware_accelerators=HardwareAccelerator.CPU,
+            cpu_options=CpuOptions(
+                num_threads=workload.threads, xnnpack_flags=LOW_MEMORY_XNNPACK_FLAGS
+            ),
+        )
+        model = CompiledModel.from_file(
+            str(self.artifact_path(workload, work_dir)), options=options
+        )
+        (signature,) = model.get_signature_list().values()
+        inputs = model.create_input_buffers(0)
+        outputs = model.create_output_buffers(0)
+        arrays = benchmark_inputs(workload.height, workload.width)
+        for name, buffer in zip(signature["inputs"], inputs, strict=True):
+            buffer.write(arrays[name])
+        return lambda: model.run_by_index(0, inputs, outputs)
+
+
+TFLITE_RUNTIMES: tuple[Runtime, ...] = (
+    *(TFLiteRuntime(precision) for precision in TFLITE_PRECISIONS),
+    *(LowMemoryTFLiteRuntime(precision) for precision in TFLITE_PRECISIONS),
+)
