@@ -18,33 +18,28 @@ def _json(capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+def _argv(command: str, *words: str, **options: object) -> list[str]:
+    """`command`, `words`, then `--name value` per option (`--name` alone for True)."""
+    argv = [command, *words]
+    for name, value in options.items():
+        argv.append("--" + name.replace("_", "-"))
+        if value is not True:
+            argv.append(str(value))
+    return argv
+
+
 def test_train_twenty_steps_lowers_the_loss(tmp_path, capsys):
     out = tmp_path / "run.safetensors"
-    argv = [
-        "train",
-        "--steps",
-        "20",
-        "--crop",
-        "64",
-        "--batch",
-        "2",
-        "--warmup",
-        "5",
-        "--threads",
-        "1",
-        "--validate-every",
-        "10",
-        "--validation-batches",
-        "1",
-        "--out",
-        str(out),
-        "--json",
-    ]
+    options = {"steps": 20, "crop": 64, "batch": 2, "lr": 0.0012, "warmup": 5, "threads": 1}
+    argv = _argv("train", **options, validate_every=10, validation_batches=1, out=out, json=True)
     assert main(argv) == 0
     result = _json(capsys)
     assert result["steps"] == 20 and out.exists()
     first, last = result["validation"][0]["validation_psnr"], result["validation"][-1]
     assert last["validation_psnr"] > first
+    config = result["config"]  # each flag reached its TrainConfig field
+    assert (config["learning_rate"], config["warmup_steps"], config["threads"]) == (0.0012, 5, 1)
+    assert (config["crop"], config["batch"], config["validate_every"]) == (64, 2, 10)
 
 
 @pytest.mark.parametrize(
@@ -75,17 +70,7 @@ def test_a_corrupt_resume_file_is_refused(tmp_path, capsys):
 
 def test_evaluate_writes_a_report_labelled_random(tmp_path, capsys):
     report = tmp_path / "quality"
-    argv = [
-        "evaluate",
-        "--random-weights",
-        "--scenes",
-        "2",
-        "--crop",
-        "32",
-        "--report",
-        str(report),
-        "--json",
-    ]
+    argv = _argv("evaluate", random_weights=True, scenes=2, crop=32, report=report, json=True)
     assert main(argv) == 0
     result = _json(capsys)
     assert set(result["results"]) == {
@@ -102,24 +87,10 @@ def test_evaluate_writes_a_report_labelled_random(tmp_path, capsys):
 @pytest.mark.skipif(not HEIC.exists(), reason="needs ../shared/data/captures")
 def test_inspect_writes_its_panel_on_a_real_capture(tmp_path, capsys):
     panel = tmp_path / "panel.png"
-    argv = [
-        "inspect",
-        str(HEIC),
-        "--focus",
-        "2000,1500",
-        "--blur-strength",
-        "8",
-        "--w-focus-disparity",
-        "2",
-        "--w-blur-strength",
-        "4",
-        "--max-side",
-        "256",
-        "--random-weights",
-        "--out",
-        str(panel),
-        "--json",
-    ]
+    render = {"focus": "2000,1500", "blur_strength": 8, "max_side": 256}
+    w_defocus = {"w_focus_disparity": 2, "w_blur_strength": 4}
+    options = {**render, **w_defocus, "random_weights": True, "out": panel, "json": True}
+    argv = _argv("inspect", str(HEIC), **options)
     assert main(argv) == 0
     result = _json(capsys)
     assert "RANDOM" in result["weights"]["label"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 from dc2kit.cli.common import (
     add_command,
     add_json,
-    console,
-    emit_json,
     finite_float,
     float_range,
     image_size,
     output_file,
+    print_result,
 )
 from dc2kit.errors import Dc2kitError
 
@@ -147,23 +147,25 @@ def _range(depth: dict[str, Any]) -> str:
 
 def cmd_capture_info(args: argparse.Namespace) -> int:
     summary = capture_summary(open_record(args))
-    if args.json:
-        emit_json(summary)
-        return 0
+    return print_result(args, summary, _info_lines(summary))
+
+
+def _info_lines(summary: dict[str, Any]) -> Iterator[str]:
+    """`capture info` for a person: sizes, depth, intrinsics, lens, extras, focus, gaps."""
     depth = summary["depth"]
-    console.print(f"[bold]{summary['file']}[/bold]: {summary['format']}", highlight=False)
-    console.print(
+    yield f"[bold]{summary['file']}[/bold]: {summary['format']}"
+    yield (
         f"  image {summary['image']['width']}x{summary['image']['height']} as displayed "
         f"(EXIF orientation {summary['orientation']})"
     )
-    console.print(
+    yield (
         f"  {depth['kind']} {depth['width']}x{depth['height']} in {depth['units']} "
         f"({depth['accuracy']}), range {_range(depth)}, "
         f"{depth['holes']} holes, confidence {'yes' if depth['confidence'] else 'no'}"
     )
     if summary["intrinsics"]:
         k = summary["intrinsics"]
-        console.print(
+        yield (
             f"  intrinsics fx {k['fx']:.3f} fy {k['fy']:.3f} cx {k['cx']:.3f} cy {k['cy']:.3f} "
             f"at {k['reference_width']}x{k['reference_height']}"
         )
@@ -177,18 +179,17 @@ def cmd_capture_info(args: argparse.Namespace) -> int:
         if summary[key] is not None
     ]
     if lens:
-        console.print("  " + ", ".join(lens))
+        yield "  " + ", ".join(lens)
     for key, value in summary["extras"].items():
-        console.print(f"  {key}: {value}", highlight=False)
+        yield f"  {key}: {value}"
     for key in ("camera_focus", "render_focus"):
         if summary[key]:
-            console.print(f"  {key.replace('_', ' ')}: {summary[key]}", highlight=False)
+            yield f"  {key.replace('_', ' ')}: {summary[key]}"
     if summary["original_image"]:
-        console.print("  embedded original (un-blurred) image: yes")
-    console.print(f"  missing: {', '.join(summary['missing']) or 'nothing'}")
+        yield "  embedded original (un-blurred) image: yes"
+    yield f"  missing: {', '.join(summary['missing']) or 'nothing'}"
     for note in summary["notes"]:
-        console.print(f"  note: {note}", highlight=False)
-    return 0
+        yield f"  note: {note}"
 
 
 def cmd_capture_synth(args: argparse.Namespace) -> int:
@@ -209,15 +210,12 @@ def cmd_capture_synth(args: argparse.Namespace) -> int:
         "format": args.format,
         "depth_m": [float(depth_m.min()), float(depth_m.max())],
     }
-    if args.json:
-        emit_json(payload)
-    else:
-        console.print(
-            f"wrote {args.out}: synthetic {width}x{height} Dynamic Depth JPEG, {args.format}, "
-            f"depth {payload['depth_m'][0]:.2f} … {payload['depth_m'][1]:.2f} m",
-            highlight=False,
-        )
-    return 0
+    low, high = payload["depth_m"]
+    line = (
+        f"wrote {args.out}: synthetic {width}x{height} Dynamic Depth JPEG, {args.format}, "
+        f"depth {low:.2f} … {high:.2f} m"
+    )
+    return print_result(args, payload, [line])
 
 
 def register(commands: argparse._SubParsersAction) -> None:

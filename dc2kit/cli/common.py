@@ -10,7 +10,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,6 +48,25 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def emit_json(payload: dict[str, Any]) -> None:
     console.file.write(json.dumps(payload, indent=2) + "\n")
+
+
+def print_result(args: argparse.Namespace, payload: dict[str, Any], lines: Iterable[str]) -> int:
+    """A command's result: `payload` as JSON with `--json`, else `lines`; exit status 0."""
+    if args.json:
+        emit_json(payload)
+        return 0
+    for line in lines:
+        console.print(line, highlight=False)
+    return 0
+
+
+def keywords_for(target: Callable[..., Any], args: argparse.Namespace, **given: Any) -> dict:
+    """`target`'s keyword arguments from the options of the same name (their argparse `dest`),
+    then `given`: so a command's flags become a call or a config in one place."""
+    from inspect import signature
+
+    names = signature(target).parameters
+    return {name: getattr(args, name) for name in names if hasattr(args, name)} | given
 
 
 def one_line(text: str) -> str:

@@ -13,14 +13,14 @@ from dc2kit.cli.common import (
     MAX_IMAGE_SIDE,
     add_command,
     add_json,
-    console,
-    emit_json,
     finite_float,
     float_range,
     int_range,
+    keywords_for,
     model_size,
     output_file,
     parse_point,
+    print_result,
 )
 from dc2kit.cli.quiet import progress_bar
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
@@ -39,20 +39,11 @@ def _render_inputs(args: argparse.Namespace, record: CaptureRecord) -> RenderInp
 
     from dc2kit.capture.inputs import prepare_render
 
-    focus_point, focus_disparity = args.focus, args.focus_disparity
-    if focus_point is None and focus_disparity is None:  # only sweeps may omit focus
+    focus_disparity = args.focus_disparity
+    if args.focus_point is None and focus_disparity is None:  # only sweeps may omit focus
         focus_disparity = float(np.nanmedian(record.disparity()))
     return prepare_render(
-        record,
-        focus_point=focus_point,
-        focus_disparity=focus_disparity,
-        f_number=args.fnumber,
-        blur_strength=args.blur_strength,
-        w_focus_point=args.w_focus,
-        w_focus_disparity=args.w_focus_disparity,
-        w_f_number=args.w_fnumber,
-        w_blur_strength=args.w_blur_strength,
-        max_side=args.max_side,
+        record, **keywords_for(prepare_render, args, focus_disparity=focus_disparity)
     )
 
 
@@ -89,12 +80,8 @@ def _report(
     args: argparse.Namespace, payload: dict[str, Any], notes: Sequence[str], about: dict[str, Any]
 ) -> None:
     notes = (*notes, *about["notes"])
-    if args.json:
-        emit_json({**payload, **about, "notes": list(notes)})
-        return
-    for note in notes:
-        console.print(f"  note: {note}", highlight=False)
-    console.print(f"wrote {payload['out']}", highlight=False)
+    lines = (*(f"  note: {note}" for note in notes), f"wrote {payload['out']}")
+    print_result(args, {**payload, **about, "notes": list(notes)}, lines)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -153,43 +140,58 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _w_defocus_arguments(parser: argparse.ArgumentParser) -> None:
-    """How the input W is itself defocused (DC²'s W has a shallow depth of field)."""
-    focus = parser.add_mutually_exclusive_group()
+def _defocus_arguments(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    helps: tuple[str, ...],
+    focus_required: bool = False,
+    aperture_required: bool = False,
+) -> None:
+    """A focus (point or disparity) and an aperture (f-number or blur strength), each one of two;
+    `flag` prefixes the options: "" for the render's defocus, "w-" for W's own."""
+    dest = flag.replace("-", "_")
+    focus = parser.add_mutually_exclusive_group(required=focus_required)
     focus.add_argument(
-        "--w-focus",
+        f"--{flag}focus",
+        dest=f"{dest}focus_point",
+        metavar=f"{dest}focus".upper(),
         type=parse_point,
-        help="W's own focus point X,Y (without --w-* flags: W's blur from the capture metadata)",
+        help=helps[0],
     )
-    focus.add_argument("--w-focus-disparity", type=finite_float, help="W's focus disparity")
-    aperture = parser.add_mutually_exclusive_group()
+    focus.add_argument(f"--{flag}focus-disparity", type=finite_float, help=helps[1])
+    aperture = parser.add_mutually_exclusive_group(required=aperture_required)
     aperture.add_argument(
-        "--w-fnumber", type=float_range(0, 1e6, low_open=True), help="W's 35 mm-eq. f-number"
+        f"--{flag}fnumber",
+        dest=f"{dest}f_number",
+        metavar=f"{dest}fnumber".upper(),
+        type=float_range(0, 1e6, low_open=True),
+        help=helps[2],
     )
     aperture.add_argument(
-        "--w-blur-strength",
-        type=float_range(0, MAX_BLUR_STRENGTH),
-        help="W's own blur radius in px across the disparity range",
+        f"--{flag}blur-strength", type=float_range(0, MAX_BLUR_STRENGTH), help=helps[3]
     )
+
+
+RENDER_DEFOCUS_HELP = (
+    "focus point X,Y in displayed image pixels",
+    "focus plane disparity",
+    "35 mm-equivalent f-number",
+    f"blur radius in px across the disparity range, 0 … {MAX_BLUR_STRENGTH:g}",
+)
+W_DEFOCUS_HELP = (  # how the input W is itself defocused (DC²'s W has a shallow depth of field)
+    "W's own focus point X,Y (without --w-* flags: W's blur from the capture metadata)",
+    "W's focus disparity",
+    "W's 35 mm-eq. f-number",
+    "W's own blur radius in px across the disparity range",
+)
 
 
 def _render_arguments(parser: argparse.ArgumentParser, sweep: bool, engine: bool = True) -> None:
     capture_arguments(parser)
-    focus = parser.add_mutually_exclusive_group(required=not sweep)
-    focus.add_argument(
-        "--focus", type=parse_point, help="focus point X,Y in displayed image pixels"
+    _defocus_arguments(
+        parser, "", RENDER_DEFOCUS_HELP, focus_required=not sweep, aperture_required=True
     )
-    focus.add_argument("--focus-disparity", type=finite_float, help="focus plane disparity")
-    aperture = parser.add_mutually_exclusive_group(required=True)
-    aperture.add_argument(
-        "--fnumber", type=float_range(0, 1e6, low_open=True), help="35 mm-equivalent f-number"
-    )
-    aperture.add_argument(
-        "--blur-strength",
-        type=float_range(0, MAX_BLUR_STRENGTH),
-        help=f"blur radius in px across the disparity range, 0 … {MAX_BLUR_STRENGTH:g}",
-    )
-    _w_defocus_arguments(parser)
+    _defocus_arguments(parser, "w-", W_DEFOCUS_HELP)
     if engine:
         parser.add_argument("--engine", choices=("classical", "model"), default="classical")
         parser.add_argument(

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from dc2kit.cli.common import (
     add_command,
     add_json,
-    console,
-    emit_json,
     errors,
     float_range,
     int_range,
+    keywords_for,
     output_file,
+    print_result,
 )
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.names import PRESET_NAMES
@@ -28,23 +29,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from dc2kit.train.trainer import TrainConfig, Trainer
 
-    config = TrainConfig(
-        preset=args.preset,
-        steps=args.steps,
-        crop=args.crop,
-        batch=args.batch,
-        learning_rate=args.lr,
-        warmup_steps=min(args.warmup, args.steps),
-        seed=args.seed,
-        validate_every=args.validate_every,
-        validation_batches=args.validation_batches,
-        checkpoint_every=args.checkpoint_every,
-        device=args.device,
-        threads=args.threads,
-        images=args.images,
-        init_drbnet=args.init_drbnet,
-        precision=args.precision,
-    )
+    warmup = min(args.warmup, args.steps)
+    config = TrainConfig(**keywords_for(TrainConfig, args, warmup_steps=warmup))
     started = time.perf_counter()
     trainer = Trainer(config, args.out, resume=args.resume)
     history: list[dict] = []
@@ -89,16 +75,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 1),
         "config": trainer.facts()["train_config"],
     }
-    if args.json:
-        emit_json(result)
-        return 0
     psnr = f", validation PSNR {history[-1]['validation_psnr']:.2f} dB" if history else ""
-    console.print(
-        f"trained {config.preset} to step {state.step} in {seconds:.0f} s "
-        f"(last loss {state.last_loss}{psnr}); checkpoint {args.out}",
-        highlight=False,
+    return print_result(
+        args,
+        result,
+        [
+            f"trained {config.preset} to step {state.step} in {seconds:.0f} s "
+            f"(last loss {state.last_loss}{psnr}); checkpoint {args.out}"
+        ],
     )
-    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -106,7 +91,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from dc2kit.convert.manifest import git_commit
     from dc2kit.model.builder import build_dc2
-    from dc2kit.train.evaluate import EVALUATION_TASKS, METHOD_LABELS, evaluate
+    from dc2kit.train.evaluate import evaluate
     from dc2kit.train.quality_report import goal_rows, write_quality_report
 
     choice, origin = resolved_weights(args)
@@ -125,35 +110,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     report = write_quality_report(args.report, model, results, examples, provenance)
     goals = goal_rows(results)
-    if args.json:
-        emit_json(
-            {
-                "report": str(report),
-                "weights": origin.to_dict(),
-                "results": {
-                    t: {m: vars(s) for m, s in by_method.items()}
-                    for t, by_method in results.items()
-                },
-                "goals": goals,
-            }
-        )
-        return 0
+    payload = {
+        "report": str(report),
+        "weights": origin.to_dict(),
+        "results": {
+            t: {m: vars(s) for m, s in by_method.items()} for t, by_method in results.items()
+        },
+        "goals": goals,
+    }
+    return print_result(args, payload, _evaluation_lines(results, goals, report))
+
+
+def _evaluation_lines(results: dict, goals: list[dict], report: Path) -> Iterator[str]:
+    """Each task's PSNR per method, each goal met or not, and where the report is."""
+    from dc2kit.train.evaluate import EVALUATION_TASKS, METHOD_LABELS
+
     for task in EVALUATION_TASKS:
         cells = ", ".join(
             f"{METHOD_LABELS[m]} {s.psnr:.2f}"
             + (f" ({s.psnr_blurred:.2f} blurred)" if s.psnr_blurred is not None else "")
             for m, s in results[task].items()
         )
-        console.print(f"  {task}: {cells} dB", highlight=False)
+        yield f"  {task}: {cells} dB"
     for row in goals:
         met = "met" if row["gain_db"] >= row["goal_db"] else "NOT met"
-        console.print(
+        yield (
             f"  goal {row['task']} vs {row['baseline']}: {row['gain_db']:+.2f} dB "
-            f"(goal ≥ {row['goal_db']:+.1f}) {met}",
-            highlight=False,
+            f"(goal ≥ {row['goal_db']:+.1f}) {met}"
         )
-    console.print(f"report: {report}", highlight=False)
-    return 0
+    yield f"report: {report}"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -162,7 +147,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--steps", type=int_range(1, 10_000_000), required=True)
     train.add_argument("--crop", type=int_range(32, 512), default=128, help="square crop, px")
     train.add_argument("--batch", type=int_range(1, 1024), default=8)
-    train.add_argument("--lr", type=float_range(0, 1, low_open=True), default=1e-3)
+    train.add_argument(
+        "--lr",
+        dest="learning_rate",
+        metavar="LR",
+        type=float_range(0, 1, low_open=True),
+        default=1e-3,
+    )
     train.add_argument("--warmup", type=int_range(1, 1_000_000), default=100, help="steps")
     train.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
     train.add_argument("--validate-every", type=int_range(1, 1_000_000), default=250)
