@@ -13,6 +13,8 @@ peak RSS then holds that runtime, not PyTorch's ~200 MB as well.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +60,22 @@ class Workload:
     @property
     def artifact_key(self) -> str:
         """Names a cached artifact; threads are a run-time setting, so they are not part of it,
-        the weights are (their file's sha256, or the random seed)."""
+        the weights are (their file's sha256, or the random seed), and so is the code that builds
+        the graph, so an edited model or converter never reuses a stale artifact."""
         origin = self.origin
         tag = f"random{origin.seed}" if origin.kind == "random" else (origin.sha256 or "")[:12]
-        return f"{self.preset}-{self.width}x{self.height}-{self.formulation}-{tag}"
+        stem = f"{self.preset}-{self.width}x{self.height}-{self.formulation}-{tag}"
+        return f"{stem}-code{graph_code_fingerprint()}"
+
+
+@functools.cache
+def graph_code_fingerprint() -> str:
+    """A short sha256 of the sources that define an exported graph (dc2kit.model, .convert)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for source in sorted([*root.glob("model/*.py"), *root.glob("convert/*.py")]):
+        digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def benchmark_inputs(height: int, width: int) -> dict[str, np.ndarray]:
