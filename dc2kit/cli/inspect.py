@@ -15,11 +15,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from dc2kit.readers import open_capture_image
     from dc2kit.render.inspect import inspect_capture
     from dc2kit.render.pipeline import ModelEngine
+    from dc2kit.render.tiles import tile_size
 
     record = open_record(args)
     inputs = _render_inputs(args, record)
     choice, _ = resolved_weights(args)
-    model, origin = build_dc2(None, inputs.image.shape[:2], weights=choice)
+    size = tile_size(inputs.image.shape[:2], args.tile, full_resolution=args.max_side == 0)
+    model, origin = build_dc2(None, size, weights=choice)
     uw = open_capture_image(args.uw) if args.uw else None
     engine = ModelEngine.around(model, inputs, uw)
     title = f"{args.file} — weights: {origin.label}"

@@ -194,12 +194,12 @@ def _render_arguments(parser: argparse.ArgumentParser, sweep: bool, engine: bool
     _defocus_arguments(parser, "w-", W_DEFOCUS_HELP)
     if engine:
         parser.add_argument("--engine", choices=("classical", "model"), default="classical")
-        parser.add_argument(
-            "--tile",
-            type=model_size,
-            help="model engine: run the network in overlapping WxH tiles (multiples of 8; "
-            "default 512x384 at --max-side 0, else none)",
-        )
+    parser.add_argument(
+        "--tile",
+        type=model_size,
+        help="run the network in overlapping WxH tiles (multiples of 8; default 512x384 at "
+        "--max-side 0, else none)" + ("; model engine only" if engine else ""),
+    )
     add_weights_arguments(parser, preset=False)
     parser.add_argument("--uw", help="ultra-wide photo to align onto W (model engine)")
     parser.add_argument(

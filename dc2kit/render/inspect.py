@@ -4,6 +4,10 @@ One labelled panel: W, the UW it saw, both defocus maps, then per scale (1/8 …
 W, the refined UW, both blending masks and the fused image, and the final render; plus, per
 scale, the mean UW weight where W is blurred and where it is sharp (and the same split by the
 target's blur), which says whether the model leans on UW where it should.
+
+The network runs in tiles of its configured size like a render (`render.tiles`): at
+`--max-side 0` a full-frame network would need gigabytes of activations. Every scale's outputs
+are blended with the render's raised-cosine weights, average-pooled to that scale.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import torch.nn.functional as F
 
 from dc2kit.atomic import atomic_output
 from dc2kit.capture.inputs import RenderInputs
-from dc2kit.model import DC2Net
+from dc2kit.model import DC2Net, DC2Output, ScaleOutput
 from dc2kit.model.defocus import BLURRED_RADIUS, SCALE_FACTORS
+from dc2kit.render.tiles import TilePlan, tile_forward
 
 
 def _image(tensor: torch.Tensor) -> np.ndarray:
@@ -26,6 +31,50 @@ def _image(tensor: torch.Tensor) -> np.ndarray:
 
 def _mean_where(values: torch.Tensor, where: torch.Tensor) -> float | None:
     return float(values[where].mean()) if bool(where.any()) else None
+
+
+def _pool(weight: np.ndarray, factor: int) -> np.ndarray:
+    """`weight` (H, W) or (N,) average-pooled by `factor` along each axis."""
+    if weight.ndim == 1:
+        return weight.reshape(-1, factor).mean(axis=1)
+    height, width = weight.shape
+    return weight.reshape(height // factor, factor, width // factor, factor).mean(axis=(1, 3))
+
+
+def tiled_output(model: DC2Net, inputs: RenderInputs, uw: np.ndarray | None) -> DC2Output:
+    """The model's output over the whole frame from tiles of its size, every scale blended.
+
+    Tile origins and sizes are multiples of 8, so at scale 1/f a tile is the slice
+    [top/f, (top+height)/f) of that scale's frame, and pooling is linear, so the pooled weights
+    sum to the pooled normaliser: where one tile alone covers the frame its output is copied.
+    """
+    frame = inputs.image.shape[:2]
+    plan = TilePlan(frame, (model.config.height, model.config.width))
+    forward = tile_forward(model, inputs, uw)
+    factors = (1, *(factor for factor in SCALE_FACTORS for _ in ScaleOutput._fields))
+    totals: list[np.ndarray] = []
+    for window in plan.windows():
+        output = forward(window)
+        tensors = (output.image, *(tensor for scale in output.scales for tensor in scale))
+        if not totals:
+            totals = [
+                np.zeros((t.shape[1], frame[0] // f, frame[1] // f), np.float32)
+                for t, f in zip(tensors, factors, strict=True)
+            ]
+        for total, tensor, factor in zip(totals, tensors, factors, strict=True):
+            rows = slice(window.top // factor, (window.top + window.height) // factor)
+            columns = slice(window.left // factor, (window.left + window.width) // factor)
+            total[:, rows, columns] += tensor[0].numpy() * _pool(window.weight, factor)
+    row_sum, column_sum = plan.normaliser()
+    for total, factor in zip(totals, factors, strict=True):
+        total /= np.outer(_pool(row_sum, factor), _pool(column_sum, factor))
+    blended = [torch.from_numpy(total)[None] for total in totals]
+    fields = len(ScaleOutput._fields)
+    scales = tuple(
+        ScaleOutput(*blended[1 + i * fields : 1 + (i + 1) * fields])
+        for i in range(len(SCALE_FACTORS))
+    )
+    return DC2Output(blended[0], scales)
 
 
 def mask_statistics(
@@ -53,15 +102,14 @@ def mask_statistics(
 def inspect_capture(
     model: DC2Net, inputs: RenderInputs, uw: np.ndarray | None, out: str | Path, title: str
 ) -> list[dict[str, float | int | None]]:
-    """Run the model once, write the panel PNG atomically, return the mask statistics."""
+    """Run the model (in tiles), write the panel PNG atomically, return the mask statistics."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     w, uw_tensor, defocus_w, defocus_t = inputs.model_tensors(uw)
-    with torch.inference_mode():
-        output = model(w, uw_tensor, defocus_w, defocus_t)
+    output = tiled_output(model, inputs, uw)
     top_max = max(float(defocus_t.max()), float(defocus_w.max()), 1e-6)
     top = [
         ("W", _image(w), {}),

@@ -21,7 +21,7 @@ import torch
 
 from dc2kit.capture.inputs import RenderInputs
 from dc2kit.errors import Dc2kitError
-from dc2kit.model import DC2Net
+from dc2kit.model import DC2Net, DC2Output
 from dc2kit.model.radial import radial_mask
 
 DEFAULT_TILE = (384, 512)  # (height, width) of a full-resolution render's tiles
@@ -188,21 +188,28 @@ def _tile_inputs(inputs: RenderInputs, window: Window) -> RenderInputs:
     )
 
 
+def tile_forward(
+    model: DC2Net, inputs: RenderInputs, uw: np.ndarray | None
+) -> Callable[[Window], DC2Output]:
+    """window → the model's whole output (every scale) for that tile of `inputs`."""
+    frame = inputs.image.shape[:2]
+
+    @torch.inference_mode()
+    def forward(window: Window) -> DC2Output:
+        tile = _tile_inputs(inputs, window)
+        radial = radial_mask(*frame, window.crop).view(1, 1, window.height, window.width)
+        tile_uw = None if uw is None else window.of(uw)
+        return model(*tile.model_tensors(tile_uw), radial=radial)
+
+    return forward
+
+
 def tile_renderer(
     model: DC2Net, inputs: RenderInputs, uw: np.ndarray | None
 ) -> Callable[[Window], np.ndarray]:
     """window → the model's output for that tile of `inputs` (H, W, 3) in [-1, 1]."""
-    frame = inputs.image.shape[:2]
-
-    @torch.inference_mode()
-    def render(window: Window) -> np.ndarray:
-        tile = _tile_inputs(inputs, window)
-        radial = radial_mask(*frame, window.crop).view(1, 1, window.height, window.width)
-        tile_uw = None if uw is None else window.of(uw)
-        output = model(*tile.model_tensors(tile_uw), radial=radial).image[0]
-        return output.permute(1, 2, 0).numpy()
-
-    return render
+    forward = tile_forward(model, inputs, uw)
+    return lambda window: forward(window).image[0].permute(1, 2, 0).numpy()
 
 
 def render_tiles(model: DC2Net, inputs: RenderInputs, uw: np.ndarray | None) -> np.ndarray:
