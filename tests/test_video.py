@@ -119,7 +119,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, codec):
     path = tmp_path / "sweep.mp4"
     path.write_bytes(b"old")
     frames = [*FRAMES[:3], np.zeros((20, 20, 3), np.uint8)]
-    with pytest.raises(VideoError, match="frame 3 is 20x20, the first was 67x45"):
+    with pytest.raises(VideoError, match=f"^{path}: frame 3 is 20x20, the first was 67x45$"):
         write_video(frames, path, fps=12.0, codec=codec)
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.mp4"]
     assert path.read_bytes() == b"old"

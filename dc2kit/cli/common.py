@@ -60,7 +60,9 @@ def print_result(args: argparse.Namespace, payload: dict[str, Any], lines: Itera
     return 0
 
 
-def keywords_for(target: Callable[..., Any], args: argparse.Namespace, **given: Any) -> dict:
+def keywords_for(
+    target: Callable[..., Any], args: argparse.Namespace, **given: Any
+) -> dict[str, Any]:
     """`target`'s keyword arguments from the options of the same name (their argparse `dest`),
     then `given`: so a command's flags become a call or a config in one place."""
     from inspect import signature

@@ -86,7 +86,7 @@ class PyAVCodec:
                 yield _PyAVSink(out, stream, 1 / rate)
                 out.mux(stream.encode())
         except av.FFmpegError as error:
-            raise VideoError(f"{path}: {self.encoder} failed ({error})") from error
+            raise VideoError(f"{self.encoder} failed ({error})") from error
 
 
 @dataclass
@@ -128,7 +128,7 @@ class OpenCVCodec:
         )
         try:
             if not writer.isOpened():
-                raise VideoError(f"{path}: OpenCV has no {self.label} encoder here")
+                raise VideoError(f"OpenCV has no {self.label} encoder here")
             yield _OpenCVSink(writer)
         finally:
             writer.release()
@@ -212,11 +212,13 @@ def write_video(
             for frame in itertools.chain((first,), frames):
                 if frame.shape[:2] != (height, width):
                     raise VideoError(
-                        f"{path}: frame {count} is {frame.shape[1]}x{frame.shape[0]}, "
+                        f"frame {count} is {frame.shape[1]}x{frame.shape[0]}, "
                         f"the first was {width}x{height}"
                     )
                 sink.write(frame[: crop[0], : crop[1]])
                 count += 1
+    except VideoError as error:  # raised about the temporary: name the destination
+        raise VideoError(f"{path}: {error}") from error
     except OSError as error:
         raise VideoError(f"{path}: cannot write ({error.strerror or error})") from error
     return VideoResult(count, crop[1], crop[0], chosen.name, notes)
