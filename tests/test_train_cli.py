@@ -100,3 +100,28 @@ def test_inspect_writes_its_panel_on_a_real_capture(tmp_path, capsys):
         assert row["uw_weight_where_w_blurred"] is not None  # W was given its own blur
     with Image.open(panel) as image:
         assert image.size[0] > 500
+
+
+def test_init_from_an_earlier_checkpoint_is_recorded_and_a_bad_one_is_one_line(tmp_path, capsys):
+    from dataclasses import replace
+
+    from dc2kit.model import DC2Net, preset_config, save_dc2
+
+    earlier = tmp_path / "earlier.safetensors"
+    save_dc2(DC2Net(replace(preset_config("mobile", 32, 32), fusion_sees_defocus=False)), earlier)
+    out = tmp_path / "run.safetensors"
+    options = {"steps": 1, "crop": 32, "batch": 1, "threads": 1, "validation_batches": 1}
+    assert main(_argv("train", **options, init_from=earlier, out=out, json=True)) == 0
+    assert _json(capsys)["config"]["init_from"] == str(earlier)
+    from dc2kit.model.dc2_io import read_dc2_metadata
+
+    facts = json.loads(read_dc2_metadata(out)["training"])
+    assert facts["initialised_from"]["file"] == "earlier.safetensors"
+
+    not_a_checkpoint = tmp_path / "notes.safetensors"
+    not_a_checkpoint.write_bytes(b"not safetensors")
+    bad = tmp_path / "bad.safetensors"
+    assert main(_argv("train", **options, init_from=not_a_checkpoint, out=bad)) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("dc2kit: error:") and "notes.safetensors" in error
+    assert "\n" not in error and not bad.exists()

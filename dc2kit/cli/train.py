@@ -169,6 +169,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--images", help="a folder of your own photos to texture scenes with")
     train.add_argument("--init-drbnet", help="start both refiners from a published DRBNet .pth")
+    train.add_argument(
+        "--init-from",
+        help="start from a dc2kit checkpoint of an earlier architecture (same widths; inputs it "
+        "lacked start on zero weights, so the network first computes what it computed)",
+    )
     train.add_argument("--resume", help="continue from a training checkpoint of this run")
     train.add_argument("--out", type=output_file(".safetensors"), required=True)
     add_json(train)
