@@ -113,3 +113,26 @@ def test_w8a8_for_coreml_is_refused_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "w8a8 is not available for coreml" in err[0]
     assert not out.exists()
+
+
+def test_activation_ranges_span_every_calibration_sample(tiny, tmp_path):
+    """The int8 range of the input is its min and max over the whole set: one wide sample among
+    many narrow ones still fits (a moving average of per-sample ranges would clip it)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, flatbuffer = tiny
+    wide = {"x": _inputs(1)["x"] * 4.0}  # [-4, 4], first: the one an average forgets most
+    narrow = [{"x": _inputs(seed)["x"] * 0.5} for seed in range(2, 30)]
+    path = tmp_path / "ranges.tflite"
+    path.write_bytes(quantize_w8a8(flatbuffer, CalibrationSet((wide, *narrow)), "render", path))
+    (quantized,) = [
+        d
+        for d in Interpreter(model_path=str(path)).get_tensor_details()
+        if d["dtype"] == np.int8 and tuple(d["shape"]) == SHAPE and d["name"].startswith("render_x")
+    ]
+    (scale,), (zero,) = (
+        quantized["quantization_parameters"]["scales"],
+        quantized["quantization_parameters"]["zero_points"],
+    )
+    low, high = (-128 - zero) * scale, (127 - zero) * scale
+    assert low <= wide["x"].min() + scale and high >= wide["x"].max() - scale
