@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 SUITES_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "suites.json"
 Progress = Callable[[str], None]
 # Sections with the whole network's grid: `model` (the presets at the sizes compared across
-# runtimes) and `memory` (the mobile preset at its design size, default vs low-memory runtimes).
-MODEL_SECTIONS = ("model", "memory")
+# runtimes), `memory` (the mobile preset at its design size, default vs low-memory runtimes) and
+# `w8a8` (full-integer against fp32, mobile at 512x384).
+MODEL_SECTIONS = ("model", "memory", "w8a8")
 
 
 def parse_size(text: str) -> tuple[int, int]:

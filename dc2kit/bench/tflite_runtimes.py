@@ -1,5 +1,9 @@
 """LiteRT (TFLite) runtimes of `dc2kit bench`: the interpreter with XNNPACK by default, and the
 low-memory `CompiledModel` path with XNNPACK's transient indirection buffer (`-lowmem`).
+
+`w8a8` (full-integer, calibrated on `dc2kit.calibration`'s set) is quantized from the
+`--kernel-predict ops` fp32 conversion: a kernel-prediction composite can be neither quantized nor
+delegated. The other precisions quantize the default (composite) conversion.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from typing import Any
 
 from dc2kit.bench.runtimes import RunOnce, Runtime, Workload, benchmark_inputs, workload_model
 
-TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8", "w8a8")
+OPS_ONLY_PRECISIONS = ("w8a8",)  # exported with kernel prediction as plain ops
 
 
 class TFLiteRuntime(Runtime):
@@ -23,21 +28,38 @@ class TFLiteRuntime(Runtime):
         self.name = f"tflite-{precision}"
         self.precision = precision
 
+    @property
+    def kernel_predict(self) -> str:
+        return "ops" if self.precision in OPS_ONLY_PRECISIONS else "composite"
+
     def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
         return work_dir / "tflite" / f"{workload.artifact_key}-{self.precision}.tflite"
 
     def build(self, workload: Workload, work_dir: Path) -> None:
-        """Convert fp32 once; fp16 and int8 quantize that file (a conversion takes ~40 s)."""
+        """Convert fp32 once per lowering (a conversion takes 1-2 min); the other precisions
+        quantize that file (`-fp32-ops.tflite` is the same cache entry `android-gpu` uses)."""
         from dc2kit.convert.tflite import export_tflite, quantize_tflite
 
         path = self.artifact_path(workload, work_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fp32 = path.with_name(f"{workload.artifact_key}-fp32.tflite")
+        lowering = "" if self.kernel_predict == "composite" else f"-{self.kernel_predict}"
+        fp32 = path.with_name(f"{workload.artifact_key}-fp32{lowering}.tflite")
         if not fp32.exists():
             model, origin = workload_model(workload)
-            export_tflite(model, fp32, precision="fp32", weights=origin)
-        if self.precision != "fp32":
+            export_tflite(model, fp32, weights=origin, kernel_predict=self.kernel_predict)
+        if self.precision == "w8a8":
+            from dc2kit.calibration import calibration_set
+
+            calibration = calibration_set(workload.height, workload.width)
+            quantize_tflite(fp32, path, self.precision, calibration)
+        elif self.precision != "fp32":
             quantize_tflite(fp32, path, self.precision)
+
+    def describe(self) -> dict[str, Any]:
+        """The lowering only where it is not the default, so fp32/fp16/int8 rows keep their
+        configuration."""
+        ops = {"kernel_predict": self.kernel_predict} if self.kernel_predict != "composite" else {}
+        return {**super().describe(), **ops}
 
     def placement(self, workload: Workload, work_dir: Path) -> dict[str, Any]:
         """XNNPACK partitions of the artifact, as LiteRT (interpreter, CompiledModel) sees them."""

@@ -246,7 +246,9 @@ def memory_target(measured: list[Entry]) -> TargetResult:
 
 def compute_targets(entries: list[Entry]) -> list[TargetResult]:
     """Every target, from the measured rows with a median; the latency targets leave out rows
-    taken on a busy machine, the memory target keeps them (see `memory_target`)."""
+    taken on a busy machine, the memory and w8a8 targets keep them and mark them."""
+    from dc2kit.bench.report.quantized import w8a8_target  # it builds on TargetResult
+
     timed_rows = with_p50(timed(entries, "measured"))
     measured = quiet(timed_rows)
     return [
@@ -254,4 +256,5 @@ def compute_targets(entries: list[Entry]) -> list[TargetResult]:
         formulation_target(measured),
         share_target(measured),
         memory_target(timed_rows),
+        w8a8_target(timed_rows),
     ]
