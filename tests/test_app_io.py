@@ -97,6 +97,9 @@ def test_app_io_tflite_meets_the_fp16_gate_against_the_render_pipeline(artifact)
     assert "sample:iphone" in manifest["parity"]["cases"][0]
     names = [row["name"] for row in manifest["contract"]["inputs"]]
     assert names[:3] == ["w", "uw", "disparity"] and "tile_left" in names
+    latency = manifest["contract"]["latency_estimate"]
+    assert latency["device"].startswith("Snapdragon") and latency["latency_ms_per_tile"] > 0
+    assert "not a measurement" in latency["label"] and latency["assumptions"]
 
 
 def test_contract_vectors_fed_back_into_litert_reproduce_the_outputs(artifact, tmp_path):

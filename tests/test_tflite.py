@@ -151,7 +151,7 @@ def test_quantized_artifacts_keep_composites_and_parity(mobile_im2col, tmp_path,
 
 def test_export_precision_quantizes_the_converted_model(mobile_im2col, tmp_path, monkeypatch):
     model, fp32 = mobile_im2col
-    monkeypatch.setattr(tflite, "_convert", lambda *args: fp32.path.read_bytes())
+    monkeypatch.setattr(tflite, "convert_module", lambda *args: fp32.path.read_bytes())
     artifact = export_tflite(model, tmp_path / "dc2_fp16.tflite", precision="fp16", outputs="all")
     assert artifact.precision == "fp16"
     assert artifact.op_histogram["DEQUANTIZE"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,11 @@ from dc2kit.cli.common import add_command, add_json, console, emit_json
 
 if TYPE_CHECKING:
     from dc2kit.convert.app_export import AppCaseFeed
+    from dc2kit.convert.export_options import ExportOptions
     from dc2kit.model import DC2Net
 
 DEFAULT_CAPTURE = "sample:iphone"
+CASE_SETTINGS = ("capture", "frame_side", "tile_index", "blur_px", "w_blur_px")
 
 
 def add_case_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,24 +50,38 @@ def capture_case(model: DC2Net, args: argparse.Namespace) -> AppCaseFeed:
     )
     name = f"{args.capture} tile {case.settings['tile_index']}/{case.settings['tiles']}"
     case.inputs.check((model.config.height, model.config.width), name)
-    return AppCaseFeed(name, case.inputs, case.expected)
+    settings = {key: getattr(args, key) for key in CASE_SETTINGS}
+    return AppCaseFeed(name, case.inputs, case.expected, settings)
 
 
-def _latency(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def gate_cases(model: DC2Net, settings: Sequence[dict[str, Any]]) -> list[AppCaseFeed]:
+    """The gate cases a manifest records, rendered again by the pipeline (for `verify`)."""
+    from dc2kit.convert.errors import ExportError
+
+    if not settings:
+        raise ExportError("the manifest records no gate case settings; export it again")
+    return [capture_case(model, argparse.Namespace(**case)) for case in settings]
+
+
+def latency_estimate(options: ExportOptions, device: str) -> dict[str, Any]:
+    """The roofline latency per tile on the target's phone (`bench.estimate`), with its
+    assumptions: an estimate, never a measurement. int8 and fp16 have estimates; fp32 and w8a8
+    are estimated as fp16 and int8."""
     from dc2kit.bench.estimate import estimate_measurements
 
-    precision = manifest["precision"] if manifest["precision"] in ("fp16", "int8") else "fp16"
-    config = manifest["config"]
-    rows = estimate_measurements(manifest["preset"], config["height"], config["width"], precision)
-    return [
-        {
-            "device": row.config["device"],
-            "precision": precision,
-            "latency_ms_per_tile": round(row.timings.mean_ms, 2),
-            "label": "estimate (roofline), not a measurement",
-        }
-        for row in rows
-    ]
+    precision = {"int8": "int8", "w8a8": "int8"}.get(options.precision, "fp16")
+    rows = estimate_measurements(options.preset, options.height, options.width, precision)
+    (row,) = (row for row in rows if row.runtime == f"estimate-{device}")
+    return {
+        "device": row.config["device"],
+        "precision": precision,
+        "latency_ms_per_tile": round(row.timings.mean_ms, 2),
+        "label": "estimate (roofline), not a measurement",
+        "assumptions": [
+            *row.notes,
+            "DC2Net alone: the app-io graph's few elementwise preprocessing ops are not counted",
+        ],
+    }
 
 
 def _read(artifact: Path) -> dict[str, Any]:
@@ -92,8 +109,9 @@ def _write_vectors(artifact: Path, manifest: dict[str, Any], args, out: Path) ->
     model, _ = build_dc2(manifest["preset"], (config["height"], config["width"]), weights=choice)
     case = capture_case(model, args)
     target = app_io_target(manifest["target"])
-    feeds = case.inputs.feeds(target.layout)
-    output = target.load(artifact)(feeds)["image"]
+    feeds = target.pack(case.inputs)
+    run, _ = target.load(artifact, manifest["precision"])
+    output = run(feeds)["image"]
     arrays = {
         "raw/w": case.inputs.w,
         "raw/uw": case.inputs.uw,
@@ -121,8 +139,9 @@ def _write_vectors(artifact: Path, manifest: dict[str, Any], args, out: Path) ->
     return index
 
 
-def _print(manifest: dict[str, Any], latency: list[dict[str, Any]]) -> None:
+def _print(manifest: dict[str, Any]) -> None:
     contract = manifest["contract"]
+    latency = contract.get("latency_estimate")
     tile = contract["tile"]
     console.print(
         f"[bold]{manifest['artifact']}[/bold]: {manifest['target']} {manifest['precision']}, "
@@ -147,23 +166,26 @@ def _print(manifest: dict[str, Any], latency: list[dict[str, Any]]) -> None:
         console.print(f"{title}:", highlight=False)
         for line in contract[key]:
             console.print(f"  - {line}", highlight=False)
-    for row in latency:
+    if latency:
         console.print(
-            f"latency {row['device']}: {row['latency_ms_per_tile']} ms per tile ({row['label']})",
+            f"latency: {latency['latency_ms_per_tile']} ms per tile on the {latency['device']} "
+            f"({latency['precision']}), an {latency['label']}; assumptions:",
             highlight=False,
         )
+        for line in latency["assumptions"]:
+            console.print(f"  - {line}", highlight=False)
 
 
 def cmd_contract(args: argparse.Namespace) -> int:
     artifact = Path(args.artifact)
     manifest = _read(artifact)
-    payload = {**manifest["contract"], "latency": _latency(manifest)}
+    payload = dict(manifest["contract"])
     if args.vectors:
         payload["vectors"] = _write_vectors(artifact, manifest, args, Path(args.vectors))
     if args.json:
         emit_json({"artifact": str(artifact), **payload})
         return 0
-    _print(manifest, payload["latency"])
+    _print(manifest)
     if args.vectors:
         console.print(f"wrote test vectors to {args.vectors}", highlight=False)
     return 0
@@ -193,7 +215,8 @@ def cmd_export_app_io(args: argparse.Namespace, targets, options) -> int:
         timer.step("rendering the gate case with the Python pipeline")
         case = capture_case(build_model(options)[0], args)
         for target in targets:
-            written.append(export_app_io(target, options, out_dir, [case], timer.step))
+            latency = latency_estimate(options, app_io_target(target).estimate_device)
+            written.append(export_app_io(target, options, out_dir, [case], timer.step, latency))
     if args.json:
         emit_json({"artifacts": [manifest for _, manifest in written]})
         return 0

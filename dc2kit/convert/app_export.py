@@ -9,7 +9,7 @@ the app contract (`contract`) that `dc2kit contract` prints.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,42 +48,85 @@ APP_MUST_DO = (
 
 @dataclass(frozen=True)
 class AppCaseFeed:
-    """One gate case: the app's inputs and the pipeline's expected 8-bit output (H, W, 3)."""
+    """One gate case: the app's inputs, the pipeline's expected 8-bit output (H, W, 3), and the
+    settings it was rendered with (kept in the manifest, so `verify` can render it again)."""
 
     name: str
     inputs: AppInputs
     expected: np.ndarray
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+CaseSource = Callable[[DC2Net, Sequence[dict[str, Any]]], Sequence[AppCaseFeed]]
 
 
 @dataclass(frozen=True)
 class AppIOTarget:
-    """One target's app-io converter, its runner here, layout and the settings an app must use."""
+    """One target's app-io converter, how an app packs its inputs, its runner here (fed what
+    `pack` gives, precision-aware), the settings an app must use, and the phone the latency
+    estimate is for (a `dc2kit.bench.estimate` accelerator key)."""
 
-    convert: Callable[[DC2Net, Path, str, WeightsOrigin], None]
-    load: Callable[[Path], AppRunner]
+    convert: Callable[[DC2Net, Path, ExportOptions, WeightsOrigin], None]
+    pack: Callable[[AppInputs], Feeds]
+    load: Callable[[Path, str], tuple[AppRunner, str]]  # the runner and its runtime's name
     layout: str
-    runtime: str
     settings: tuple[str, ...]
+    estimate_device: str
 
 
-def _convert_tflite(model: DC2Net, path: Path, precision: str, weights: WeightsOrigin) -> None:
+def _convert_tflite(
+    model: DC2Net, path: Path, options: ExportOptions, weights: WeightsOrigin
+) -> None:
     from dc2kit.convert.app_io_tflite import export_app_tflite
 
-    export_app_tflite(model, path, precision, weights)
+    export_app_tflite(model, path, options.precision, weights, options.kernel_predict)
 
 
-def _load_tflite(path: Path) -> AppRunner:
+def _load_tflite(path: Path, _precision: str) -> tuple[AppRunner, str]:
     from dc2kit.convert.app_io_tflite import app_tflite_runner
 
-    return app_tflite_runner(path)
+    return app_tflite_runner(path), "LiteRT interpreter"
+
+
+def _convert_coreml(
+    model: DC2Net, path: Path, options: ExportOptions, weights: WeightsOrigin
+) -> None:
+    from dc2kit.convert.app_io_coreml import export_app_coreml
+
+    export_app_coreml(model, path, options.precision, weights)
+
+
+def _load_coreml(path: Path, precision: str) -> tuple[AppRunner, str]:
+    from dc2kit.convert.app_io_coreml import app_coreml_runner
+
+    return app_coreml_runner(path, precision)
 
 
 APP_IO_TARGETS: dict[str, AppIOTarget] = {
+    "coreml": AppIOTarget(
+        _convert_coreml,
+        AppInputs.pixel_buffers,
+        _load_coreml,
+        "image types (program NCHW)",
+        (
+            "w, uw: CVPixelBuffer of the tile, kCVPixelFormatType_32BGRA (or 32ARGB), sRGB; Core "
+            "ML hands the program RGB 0–255 and the program applies scale 1/127.5, bias −1",
+            "disparity: CVPixelBuffer kCVPixelFormatType_OneComponent16Half (half floats; "
+            "AVDepthData converted to kCVPixelFormatType_DisparityFloat16 has the same bytes)",
+            "scalars: MLMultiArray shape [1], Float32",
+            "output image: an RGB image (CVPixelBuffer, 32BGRA) holding whole 0–255 values",
+            "MLModelConfiguration.computeUnits = .all (CPU, GPU, Neural Engine); load one "
+            "MLModel per tile size and reuse it for every tile",
+            "the fp16 program computes in fp16, the defocus maps and the radial mask included "
+            "(the mask is computed in units of the frame's long side, so no square overflows)",
+        ),
+        "a16-ne",
+    ),
     "tflite": AppIOTarget(
         _convert_tflite,
+        lambda inputs: inputs.feeds("NHWC"),
         _load_tflite,
         "NHWC",
-        "LiteRT interpreter",
         (
             "signature 'render'; uint8 NHWC images, float32 disparity (1, H, W, 1), float32 "
             "scalars of shape (1,)",
@@ -93,6 +136,7 @@ APP_IO_TARGETS: dict[str, AppIOTarget] = {
             "slightly slower",
             "build one interpreter per tile size and reuse it for every tile",
         ),
+        "sd8gen2-npu",
     ),
 }
 
@@ -101,13 +145,22 @@ def _gate(
     chosen: AppIOTarget, path: Path, cases: Sequence[AppCaseFeed], precision: str
 ) -> ParityReport:
     """The artifact's 8-bit output against the pipeline's 8-bit render, per case."""
-    run = chosen.load(path)
+    run, runtime = chosen.load(path, precision)
     checks = []
     for case in cases:
-        output = run(case.inputs.feeds(chosen.layout))["image"][0].astype(np.float32)
+        output = run(chosen.pack(case.inputs))["image"][0].astype(np.float32)
         expected = {"image": case.expected.astype(np.float32)}
         checks.append(compare_outputs(case.name, expected, {"image": output}))
-    return ParityReport(chosen.runtime, precision, GATES_DB[precision], tuple(checks))
+    return ParityReport(runtime, precision, GATES_DB[precision], tuple(checks))
+
+
+def check_app_artifact(
+    target: str, path: Path, options: ExportOptions, cases: Sequence[AppCaseFeed]
+) -> ParityReport:
+    """The gate again, on a published artifact (`verify`): the same cases, the same runner."""
+    for case in cases:
+        case.inputs.check((options.height, options.width), case.name)
+    return _gate(app_io_target(target), path, cases, options.precision)
 
 
 def app_io_target(target: str) -> AppIOTarget:
@@ -118,8 +171,11 @@ def app_io_target(target: str) -> AppIOTarget:
     return APP_IO_TARGETS[target]
 
 
-def contract_section(options: ExportOptions, target: str) -> dict[str, Any]:
-    """What the manifest tells an app (printed by `dc2kit contract`)."""
+def contract_section(
+    options: ExportOptions, target: str, latency: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the manifest tells an app (printed by `dc2kit contract`); `latency`: the caller's
+    phone estimate for `estimate_device` (convert/ does not run benchmarks)."""
     chosen = APP_IO_TARGETS[target]
     return {
         "tile": {"height": options.height, "width": options.width},
@@ -128,6 +184,7 @@ def contract_section(options: ExportOptions, target: str) -> dict[str, Any]:
         "graph_does": list(GRAPH_DOES),
         "app_must_do": list(APP_MUST_DO),
         "runtime_settings": list(chosen.settings),
+        "latency_estimate": latency,
     }
 
 
@@ -137,8 +194,10 @@ def export_app_io(
     out_dir: Path,
     cases: Sequence[AppCaseFeed],
     step: Step = lambda _: None,
+    latency: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Convert, gate on `cases` against the pipeline, publish artifact then manifest."""
+    """Convert, gate on `cases` against the pipeline, publish artifact then manifest (holding
+    `latency`, the phone estimate, in its contract)."""
     chosen = app_io_target(target)
     tile = (options.height, options.width)
     for case in cases:
@@ -148,7 +207,7 @@ def export_app_io(
     with staging_folder(out_dir, destination.name) as stage:
         staged = stage / destination.name
         step(f"{target}: converting the app-io graph")
-        chosen.convert(model, staged, options.precision, weights)
+        chosen.convert(model, staged, options, weights)
         step(f"{target}: checking parity with the render pipeline")
         parity = _gate(chosen, staged, cases, options.precision)
         if not parity.passed:
@@ -163,8 +222,12 @@ def export_app_io(
             "precision": options.precision,
             "formulation": options.formulation,
             "options": {**options.flags(), "app_io": True},
-            "contract": contract_section(options, target),
-            "parity": {**parity.to_dict(), "cases": [case.name for case in cases]},
+            "contract": contract_section(options, target, latency),
+            "parity": {
+                **parity.to_dict(),
+                "cases": [case.name for case in cases],
+                "case_settings": [case.settings for case in cases],
+            },
             "sha256": artifact_sha256(staged),
         }
         manifest_file = publish(staged, destination, manifest)

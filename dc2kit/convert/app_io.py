@@ -156,8 +156,12 @@ class AppIOGraph(nn.Module):
             disparity = disparity.permute(0, 3, 1, 2)
         defocus_t = blur_radius(disparity, focus_disparity, blur_strength)
         defocus_w = blur_radius(disparity, w_focus_disparity, w_blur_strength)
-        rows, columns = self.rows + tile_top, self.columns + tile_left
-        radial = radial_at(rows, columns, frame_height, frame_width).view(1, 1, *rows.shape[:1], -1)
+        # The mask is scale-free: in units of the frame's long side every term stays ≤ 1, so an
+        # fp16 program does not overflow squaring a 12 MP frame's pixel coordinates (2016² > 65504).
+        side = torch.maximum(frame_height, frame_width)
+        rows, columns = (self.rows + tile_top) / side, (self.columns + tile_left) / side
+        radial = radial_at(rows, columns, frame_height / side, frame_width / side)
+        radial = radial.view(1, 1, *rows.shape[:1], -1)
         out = self.model(self._image(w), self._image(uw), defocus_w, defocus_t, radial=radial)
         pixels = torch.clamp(torch.round((out.image + 1.0) * 127.5), 0.0, 255.0)
         if self.layout == "NCHW":
@@ -232,6 +236,14 @@ class AppInputs:
             return {**images, "disparity": disparity[None, :, :, None], **scalars}
         images = {n: getattr(self, n).transpose(2, 0, 1)[None] for n in IMAGE_NAMES}
         return {**images, "disparity": disparity[None, None], **scalars}
+
+    def pixel_buffers(self) -> dict[str, np.ndarray]:
+        """What a Core ML app-io model is handed, by input name: the pixels of its image inputs
+        (w, uw (H, W, 3) uint8 RGB; disparity (H, W) float16, a OneComponent16Half buffer) and
+        the scalars as (1,) float32 multi-arrays."""
+        scalars = {n: np.array([v], np.float32) for n, v in self.scalars().items()}
+        images = {n: np.ascontiguousarray(getattr(self, n)) for n in IMAGE_NAMES}
+        return {**images, "disparity": self.disparity.astype(np.float16), **scalars}
 
     def torch_feeds(self, layout: AppLayout) -> tuple[Tensor, ...]:
         """`feeds` as tensors for `AppIOGraph` (NCHW images already in [−1, 1])."""

@@ -1,7 +1,8 @@
 """The app-io graph as a .tflite: uint8 NHWC images in and out, float disparity and scalars.
 
-Converted with litert-torch like `convert.tflite` (kernel-prediction calls as composites) and
-stored at the same precisions (`fp16`: float16 weights, float32 compute).
+Converted with litert-torch like `convert.tflite` (kernel-prediction calls lowered as
+`--kernel-predict` says) and stored at the same precisions (`fp16`: float16 weights, float32
+compute).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dc2kit.atomic import write_atomically
 from dc2kit.convert.app_io import INPUT_NAMES, OUTPUT_NAME, AppInputs, AppIOGraph
 from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.manifest import weights_metadata
-from dc2kit.convert.tflite import _convert, _quantize
+from dc2kit.convert.targets import KernelPredictLowering
+from dc2kit.convert.tflite import convert_module, quantize_flatbuffer
 from dc2kit.convert.tflite_lowering import with_lowered_kernel_predict
 from dc2kit.convert.tflite_metadata import add_metadata
 from dc2kit.model import DC2Net
@@ -46,15 +48,20 @@ def sample_inputs(model: DC2Net) -> AppInputs:
 
 
 def export_app_tflite(
-    model: DC2Net, path: Path, precision: str, weights: WeightsOrigin | None
+    model: DC2Net,
+    path: Path,
+    precision: str,
+    weights: WeightsOrigin | None,
+    kernel_predict: KernelPredictLowering = "ops",
 ) -> None:
-    """Convert the app-io graph of `model` to a .tflite at `path` (written atomically)."""
-    graph = AppIOGraph(with_lowered_kernel_predict(model), LAYOUT).eval()
+    """Convert the app-io graph of `model` to a .tflite at `path` (written atomically), its
+    kernel-prediction calls lowered as `kernel_predict` says (see tflite_lowering)."""
+    graph = AppIOGraph(with_lowered_kernel_predict(model, kernel_predict), LAYOUT).eval()
     feeds = sample_inputs(model).torch_feeds(LAYOUT)
     sample = dict(zip(INPUT_NAMES, feeds, strict=True))
     try:
         with torch.no_grad():
-            flatbuffer = _convert(_Named(graph).eval(), sample, SIGNATURE)
+            flatbuffer = convert_module(_Named(graph).eval(), sample, SIGNATURE)
     except Exception as error:
         raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
     entries = weights_metadata(weights)
@@ -64,7 +71,7 @@ def export_app_tflite(
         f"weights: {entries['dc2kit.weights']}"
     )
     write_atomically(
-        path, add_metadata(_quantize(flatbuffer, precision, path), description, entries)
+        path, add_metadata(quantize_flatbuffer(flatbuffer, precision, path), description, entries)
     )
 
 

@@ -34,6 +34,7 @@ from dc2kit.convert.artifact import CoreMLArtifact, TensorSpec
 from dc2kit.convert.coreml_io import (
     LAYOUT,
     TENSOR_DTYPES,
+    CoreMLType,
     ImageRangeOutput,
     coreml_input_types,
     coreml_output_types,
@@ -75,7 +76,8 @@ DEBUG_MAPPING = "executorch_debug_handle_mapping.json"  # coremltools' op map, r
 # ----------------------------------------------------------------------------- conversion
 
 
-def _export_program(module: nn.Module, example: tuple[Tensor, ...], path: Path):
+def export_program(module: nn.Module, example: tuple[Tensor, ...], path: Path):
+    """`module` as a decomposed torch.export program (what `ct.convert` takes)."""
     try:
         with torch.no_grad():
             return torch.export.export(module, example).run_decompositions({})
@@ -83,21 +85,22 @@ def _export_program(module: nn.Module, example: tuple[Tensor, ...], path: Path):
         raise ExportError(f"{path}: torch.export failed ({first_line(error)})") from error
 
 
-def _convert(
+def convert_program(
     program,
-    inputs: tuple[TensorSpec, ...],
-    outputs: tuple[TensorSpec, ...],
+    inputs: list[CoreMLType],
+    outputs: list[CoreMLType],
     precision: Precision,
     path: Path,
 ) -> ct.models.MLModel:
+    """The iOS 16 ML program of a torch.export `program` (not loaded: Linux has no Core ML)."""
     try:
         return ct.convert(
             program,
             convert_to="mlprogram",
             minimum_deployment_target=DEPLOYMENT_TARGET,
             compute_precision=COMPUTE_PRECISIONS[precision],
-            inputs=coreml_input_types(inputs),
-            outputs=coreml_output_types(outputs),
+            inputs=inputs,
+            outputs=outputs,
             skip_model_load=True,
         )
     except Exception as error:
@@ -141,14 +144,14 @@ def _describe(
 # ----------------------------------------------------------------------------- saving
 
 
-def _check_destination(path: Path) -> None:
+def check_destination(path: Path) -> None:
     if path.suffix != ".mlpackage":
         raise ExportError(f"{path}: a Core ML ML program must be saved as a .mlpackage")
     if not path.parent.is_dir():
         raise ExportError(f"{path}: destination folder {path.parent} does not exist")
 
 
-def _save_atomically(mlmodel: ct.models.MLModel, path: Path) -> None:
+def save_package(mlmodel: ct.models.MLModel, path: Path) -> None:
     """Build the package beside `path`, then swap it in; an existing one goes only on success."""
     try:
         with atomic_output(path, directory=True) as temporary:
@@ -171,7 +174,7 @@ def _check_arguments(model: DC2Net, path: Path, precision: str, outputs: str) ->
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: outputs must be 'image' or 'all', got {outputs!r}")
     refuse_unexportable(model, path)
-    _check_destination(path)
+    check_destination(path)
 
 
 def export_coreml(
@@ -202,12 +205,13 @@ def export_coreml(
     was_training = model.training
     model.eval()
     try:
-        program = _export_program(module, model.example_inputs(batch=1), path)
+        program = export_program(module, model.example_inputs(batch=1), path)
     finally:
         model.train(was_training)
-    mlmodel = _convert(program, in_specs, out_specs, precision, path)
+    ct_types = coreml_input_types(in_specs), coreml_output_types(out_specs)
+    mlmodel = convert_program(program, *ct_types, precision, path)
     _describe(mlmodel, model, in_specs, out_specs, outputs, image_io, weights_metadata(weights))
-    _save_atomically(mlmodel, path)
+    save_package(mlmodel, path)
     seconds = time.perf_counter() - started
 
     return CoreMLArtifact(

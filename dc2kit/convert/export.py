@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dc2kit.atomic import staging_folder
+from dc2kit.convert.app_export import CaseSource, check_app_artifact
 from dc2kit.convert.artifact import Artifact, TensorSpec
 from dc2kit.convert.errors import ExportError, ParityError, first_line
 from dc2kit.convert.export_options import (
@@ -184,11 +185,36 @@ def _read_manifest(artifact: Path) -> tuple[dict[str, Any], ExportOptions]:
     return manifest, options
 
 
-def verify_artifact(artifact: Path, step: Step = lambda _: None) -> VerifyResult:
+def _check(
+    manifest: dict[str, Any],
+    artifact: Path,
+    model: DC2Net,
+    options: ExportOptions,
+    app_cases: CaseSource | None,
+) -> ParityReport:
+    """The artifact's own gate: PyTorch parity, or for an app-io artifact the render pipeline
+    on the manifest's gate cases, rendered again by `app_cases` (convert/ reads no captures)."""
+    target = manifest["target"]
+    if not manifest["options"].get("app_io"):
+        return check_artifact(target, artifact, model, options)[0]
+    if app_cases is None:
+        raise ExportError(
+            f"{artifact}: an app-io artifact is gated against the render pipeline; verify it "
+            "with its gate cases (dc2kit verify renders them from the manifest)"
+        )
+    cases = app_cases(model, manifest["parity"].get("case_settings", []))
+    return check_app_artifact(target, artifact, options, cases)
+
+
+def verify_artifact(
+    artifact: Path, step: Step = lambda _: None, app_cases: CaseSource | None = None
+) -> VerifyResult:
     """Check an artifact is unchanged (sha256, first) and re-run its parity checks.
 
-    An artifact its runtime cannot load or run raises an ExportError that also states the sha256
-    verdict, so a damaged file is reported as changed rather than only as unloadable.
+    An app-io artifact's checks are its export gate: `app_cases` renders the manifest's cases
+    with the Python pipeline. An artifact its runtime cannot load or run raises an ExportError
+    that also states the sha256 verdict, so a damaged file is reported as changed rather than
+    only as unloadable.
     """
     manifest, options = _read_manifest(artifact)
     step("checking sha256")
@@ -198,7 +224,7 @@ def verify_artifact(artifact: Path, step: Step = lambda _: None) -> VerifyResult
         raise ExportError(f"{artifact}: weights file {origin.path} changed since export")
     step("checking parity")
     try:
-        parity, _ = check_artifact(manifest["target"], artifact, model, options)
+        parity = _check(manifest, artifact, model, options, app_cases)
     except ExportError as error:
         sha = "matches the manifest" if sha256_matches else "differs from the manifest"
         detail = str(error).removeprefix(f"{artifact}: ")

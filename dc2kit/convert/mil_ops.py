@@ -179,6 +179,9 @@ KERNELS: dict[str, Kernel] = {
     "leaky_relu": _leaky_relu,
     "sigmoid": _sigmoid,
     "tanh": lambda args: np.tanh(args["x"]),
+    "abs": lambda args: np.abs(args["x"]),
+    "pow": _binary(np.power),
+    "round": lambda args: np.round(args["x"]),  # to nearest, ties to even (as MIL folds it)
     "clip": _clip,
     "conv": conv,
     "conv_transpose": conv_transpose,

@@ -7,6 +7,8 @@ plus a decomposition subgraph (the CPU interpreter runs the decomposition, an NP
 the named op to a native kernel); with `ops`, that graph inlined as plain ops, which XNNPACK and
 the GPU delegates take whole.
 
+Running an artifact (`run_tflite`, `tflite_runner`) lives in `tflite_runtime`, re-exported here.
+
 Precisions: `fp32` as converted; `fp16` stores weights as float16 and dequantizes them at load
 (compute stays float32); `int8` is dynamic-range quantization (int8 weights, activations quantized
 on the fly by the hybrid kernels); `w8a8` is full-integer, calibrated (quantize.py). All come from
@@ -15,7 +17,7 @@ ai-edge-quantizer applied to the fp32 flatbuffer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -48,6 +50,7 @@ from dc2kit.convert.tflite_report import (
     read_tflite_subgraphs,
     tflite_op_histogram,
 )
+from dc2kit.convert.tflite_runtime import run_tflite, tflite_runner
 from dc2kit.convert.wrap import (
     INPUT_NAMES,
     ExportWrapper,
@@ -65,14 +68,15 @@ __all__ = [
     "TFLiteReport",
     "TensorSpec",
     "analyze_tflite",
+    "convert_module",
     "export_tflite",
+    "quantize_flatbuffer",
     "quantize_tflite",
     "run_tflite",
     "tflite_op_histogram",
     "tflite_runner",
 ]
 
-Runner = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 _TOOL_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
 
 
@@ -129,7 +133,8 @@ def _sample_inputs(model: DC2Net, channels_last: bool) -> dict[str, Tensor]:
     return dict(zip(INPUT_NAMES, inputs, strict=True))
 
 
-def _convert(module: nn.Module, sample: dict[str, Tensor], signature_name: str) -> bytes:
+def convert_module(module: nn.Module, sample: dict[str, Tensor], signature_name: str) -> bytes:
+    """The fp32 flatbuffer of `module` traced on keyword `sample` inputs, one named signature."""
     import litert_torch
 
     converter = litert_torch.signature(signature_name, module, sample_kwargs=sample)
@@ -152,7 +157,7 @@ def _quantization_recipe(precision: str) -> list[dict]:
     return manager.get_quantization_recipe()
 
 
-def _quantize(
+def quantize_flatbuffer(
     flatbuffer: bytes,
     precision: str,
     destination: Path,
@@ -194,7 +199,7 @@ def quantize_tflite(
         raise ExportError(f"{source}: cannot read ({error.strerror or error})") from error
     description, entries = read_metadata(source)
     ours = {name: text for name, text in entries.items() if name.startswith("dc2kit.")}
-    quantized = _quantize(flatbuffer, precision, destination, calibration)
+    quantized = quantize_flatbuffer(flatbuffer, precision, destination, calibration)
     write_atomically(destination, add_metadata(quantized, description, ours))
     return destination
 
@@ -255,7 +260,9 @@ def export_tflite(
     module = NamedSignature(wrapper, channels_last).eval()
     try:
         with torch.no_grad():
-            flatbuffer = _convert(module, _sample_inputs(model, channels_last), signature_name)
+            flatbuffer = convert_module(
+                module, _sample_inputs(model, channels_last), signature_name
+            )
     except Exception as error:
         raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
     if calibration is not None:
@@ -270,7 +277,7 @@ def export_tflite(
     write_atomically(
         path,
         add_metadata(
-            _quantize(flatbuffer, precision, path, calibration, signature_name),
+            quantize_flatbuffer(flatbuffer, precision, path, calibration, signature_name),
             description,
             entries,
         ),
@@ -289,63 +296,3 @@ def export_tflite(
         composite_names=composite_names(subgraphs),
         converter_versions=_tool_versions(),
     )
-
-
-def _signature_runner(path: Path, signature_name: str | None, threads: int) -> Runner:
-    """A callable running one signature (the only one by default) on exactly its named inputs."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    signatures = interpreter.get_signature_list()
-    if signature_name is None and len(signatures) == 1:
-        signature_name = next(iter(signatures))
-    if signature_name not in signatures:
-        raise ExportError(f"{path}: name one of the signatures {sorted(signatures)}")
-    expected = set(signatures[signature_name]["inputs"])
-    runner = interpreter.get_signature_runner(signature_name)
-
-    def run(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if set(inputs) != expected:
-            raise ExportError(
-                f"{path}: inputs {sorted(inputs)} given, signature takes {sorted(expected)}"
-            )
-        return runner(**{k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
-
-    return run
-
-
-def run_tflite(
-    path: str | Path,
-    inputs: Mapping[str, np.ndarray],
-    *,
-    threads: int = 2,
-    signature_name: str | None = None,
-) -> dict[str, np.ndarray]:
-    """Run one signature (the only one by default) in LiteRT's interpreter on named inputs.
-
-    Inputs are given in the artifact's own layout (NCHW, or NHWC for a channels-last export).
-    """
-    return _signature_runner(Path(path), signature_name, threads)(inputs)
-
-
-def tflite_runner(
-    path: str | Path,
-    *,
-    channels_last: bool = False,
-    signature_name: str | None = None,
-    threads: int = 2,
-) -> Runner:
-    """A reusable runner of the artifact at `path` taking and returning NCHW arrays.
-
-    The form `dc2kit.convert.parity.check_parity` compares against PyTorch; for a channels-last
-    artifact it transposes at the boundary.
-    """
-    run = _signature_runner(Path(path), signature_name, threads)
-    if not channels_last:
-        return run
-
-    def run_channels_last(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = run({name: value.transpose(0, 2, 3, 1) for name, value in inputs.items()})
-        return {name: value.transpose(0, 3, 1, 2) for name, value in outputs.items()}
-
-    return run_channels_last
