@@ -404,6 +404,19 @@ def _unary_cases() -> list[Case]:
         ),
         Case("sigmoid", ((2, 3, 4),), lambda x: mb.sigmoid(x=x), _via_torch(torch.sigmoid)),
         Case("tanh", ((2, 3, 4),), lambda x: mb.tanh(x=x), _via_torch(torch.tanh)),
+        Case("abs", ((2, 3, 4),), lambda x: mb.abs(x=x), _via_torch(torch.abs)),
+        Case(  # ties to even, as torch.round (the app-io graph's 8-bit rounding)
+            "round",
+            ((2, 3, 4),),
+            lambda x: mb.round(x=mb.mul(x=x, y=4.0)),
+            _via_torch(lambda x: torch.round(x * 4.0)),
+        ),
+        Case(  # the radial mask's squares and square roots
+            "pow-square-root-of-a-square",
+            ((2, 3, 4),),
+            lambda x: mb.pow(x=mb.pow(x=x, y=2.0), y=0.5),
+            _via_torch(lambda x: (x**2) ** 0.5),
+        ),
         Case(
             "clip",
             ((2, 3, 4),),
