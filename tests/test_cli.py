@@ -339,4 +339,4 @@ def test_bench_report_from_no_results(tmp_path, capsys):
     assert main(argv) == 0
     from dc2kit.bench.report.targets import compute_targets
 
-    assert report.read_text().count("**no data**") == len(compute_targets([])) == 4
+    assert report.read_text().count("**no data**") == len(compute_targets([])) == 5
