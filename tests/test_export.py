@@ -145,6 +145,10 @@ def test_a_corrupted_weight_fails_the_gate_and_leaves_nothing(tmp_path, capsys, 
         (["--target", "all", "--precision", "int8"], "not available for coreml"),
         (["--target", "tflite", "--size", "100x64"], "multiple of 8"),
         (["--target", "tflite", "--out", "/dev/null/x"], "cannot create output folder"),
+        (
+            ["--target", "tflite", "--precision", "w8a8", "--kernel-predict", "composite"],
+            "w8a8 needs --kernel-predict ops",
+        ),
     ],
 )
 def test_bad_requests_fail_fast(tmp_path, capsys, argv, message):

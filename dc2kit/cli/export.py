@@ -124,6 +124,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     targets = TARGETS if args.target == "all" else (args.target,)
     _check_precision(targets, args.precision)
     options = _export_options(args)
+    from dc2kit.convert.export_options import check_options
+
+    for target in targets:  # every refusal before the output folder exists
+        check_options(target, options)
     if args.app_io:
         from dc2kit.cli.contract import cmd_export_app_io
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dc2kit.convert.errors import ExportError
-from dc2kit.convert.quantize import CalibrationSet
+from dc2kit.convert.quantize import CalibrationSet, check_w8a8_lowering
 from dc2kit.convert.targets import (
     KERNEL_PREDICT_LOWERINGS,
     PRECISIONS,
@@ -57,7 +57,8 @@ class ExportOptions:
 
 
 def check_options(target: str, options: ExportOptions) -> None:
-    """Refuse an unknown target, a precision the target lacks or an unknown lowering."""
+    """Refuse an unknown target, a precision the target lacks, an unknown lowering, or w8a8 with
+    composites (before anything is converted)."""
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}; choose from {TARGETS}")
     if options.precision not in PRECISIONS[target]:
@@ -70,6 +71,7 @@ def check_options(target: str, options: ExportOptions) -> None:
             f"unknown --kernel-predict {options.kernel_predict!r}; "
             f"choose from {KERNEL_PREDICT_LOWERINGS}"
         )
+    check_w8a8_lowering(options.precision, options.kernel_predict)
 
 
 def build_model(options: ExportOptions) -> tuple[DC2Net, WeightsOrigin]:
