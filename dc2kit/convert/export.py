@@ -199,8 +199,8 @@ def _check(
         return check_artifact(target, artifact, model, options)[0]
     if app_cases is None:
         raise ExportError(
-            f"{artifact}: an app-io artifact is gated against the render pipeline; verify it "
-            "with its gate cases (dc2kit verify renders them from the manifest)"
+            f"{artifact}: an app-io artifact is gated against the render pipeline, and no "
+            "renderer of its gate cases was given (app_cases)"
         )
     cases = app_cases(model, manifest["parity"].get("case_settings", []))
     return check_app_artifact(target, artifact, options, cases)
