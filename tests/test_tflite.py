@@ -1,8 +1,9 @@
 """TFLite export: one named composite per kernel-prediction call, parity, signatures, reports.
 
-Conversion dominates the run time (litert-torch re-traces the model several times), so three
-artifacts are built once per module and shared: mobile/im2col NCHW with all outputs, mobile/shift
-NHWC with the image only, and the paper preset at 64×64.
+Conversion dominates the run time (litert-torch re-traces the model several times), so two
+artifacts are built once per module and shared: mobile/im2col NCHW with all outputs and
+mobile/shift NHWC with the image only (the paper preset is in test_tflite_paper.py, so pytest-xdist
+can run it beside these).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from tflite_helpers import CALLS, HEIGHT, WIDTH, parity_with_torch, tflite_test_model
 
 from dc2kit.convert import tflite
 from dc2kit.convert.errors import ExportError
 from dc2kit.convert.gpu_support import gpu_verdict
-from dc2kit.convert.parity import GATES_DB, check_parity, parity_inputs, torch_runner
+from dc2kit.convert.parity import GATES_DB, parity_inputs
 from dc2kit.convert.residency import xnnpack_residency
 from dc2kit.convert.tflite import (
     COMPOSITE_NAME,
@@ -29,49 +31,22 @@ from dc2kit.convert.tflite import (
 )
 from dc2kit.convert.tflite_report import composite_label, parse_gpu_verdict, read_tflite_subgraphs
 from dc2kit.convert.wrap import INPUT_NAMES, ExportWrapper, output_names
-from dc2kit.model import DC2Net
-from dc2kit.model.dc2 import preset_config
 
-HEIGHT, WIDTH = 64, 96
-CALLS = 8  # 4 scales × 2 refiners
 GATHER_LIKE = ("GATHER", "GATHER_ND", "SCATTER")
-
-
-def _model(preset: str, formulation: str, height: int = HEIGHT, width: int = WIDTH) -> DC2Net:
-    torch.manual_seed(0)
-    return DC2Net(preset_config(preset, height, width, formulation=formulation)).eval()
 
 
 @pytest.fixture(scope="module")
 def mobile_im2col(tmp_path_factory):
-    model = _model("mobile", "im2col")
+    model = tflite_test_model("mobile", "im2col")
     path = tmp_path_factory.mktemp("im2col") / "dc2_mobile.tflite"
     return model, export_tflite(model, path, outputs="all")
 
 
 @pytest.fixture(scope="module")
 def mobile_shift_nhwc(tmp_path_factory):
-    model = _model("mobile", "shift")
+    model = tflite_test_model("mobile", "shift")
     path = tmp_path_factory.mktemp("shift") / "dc2_mobile_nhwc.tflite"
     return model, export_tflite(model, path, channels_last=True)
-
-
-@pytest.fixture(scope="module")
-def paper(tmp_path_factory):
-    model = _model("paper", "im2col", 64, 64)
-    path = tmp_path_factory.mktemp("paper") / "dc2_paper.tflite"
-    return model, export_tflite(model, path)
-
-
-def _parity(model: DC2Net, artifact, precision: str):
-    reference = ExportWrapper(model, "all" if len(artifact.outputs) > 1 else "image").eval()
-    return check_parity(
-        torch_runner(reference, reference.output_names),
-        tflite_runner(artifact.path, channels_last=artifact.layout == "NHWC"),
-        parity_inputs(model.config),
-        runtime="litert",
-        precision=precision,
-    )
 
 
 @pytest.mark.parametrize("artifact_fixture", ["mobile_im2col", "mobile_shift_nhwc"])
@@ -99,7 +74,7 @@ def test_im2col_weights_are_constants_not_runtime_ops(mobile_im2col):
 
 def test_fp32_matches_pytorch_on_every_output(mobile_im2col):
     model, artifact = mobile_im2col
-    report = _parity(model, artifact, "fp32")
+    report = parity_with_torch(model, artifact, "fp32")
     assert report.passed, report.reason
     assert report.min_psnr_db >= GATES_DB["fp32"]
 
@@ -132,7 +107,7 @@ def test_channels_last_artifact_is_nhwc_and_matches_nchw(mobile_shift_nhwc, mobi
     np.testing.assert_allclose(nhwc["image"].transpose(0, 3, 1, 2), nchw["image"], atol=1e-4)
     main = read_tflite_subgraphs(artifact.path)[0]
     assert all("TRANSPOSE" not in main.producers(t) for t in main.outputs)
-    report = _parity(model, artifact, "fp32")
+    report = parity_with_torch(model, artifact, "fp32")
     assert report.passed, report.reason
 
 
@@ -145,7 +120,7 @@ def test_quantized_artifacts_keep_composites_and_parity(mobile_im2col, tmp_path,
     assert histogram[composite_label(COMPOSITE_NAME)] == CALLS
     assert ("DEQUANTIZE" in histogram) == (precision == "fp16")
     artifact = dataclasses.replace(fp32, path=path, precision=precision)
-    report = _parity(model, artifact, precision)
+    report = parity_with_torch(model, artifact, precision)
     assert report.min_psnr_db >= gate, report.reason
 
 
@@ -156,13 +131,6 @@ def test_export_precision_quantizes_the_converted_model(mobile_im2col, tmp_path,
     assert artifact.precision == "fp16"
     assert artifact.op_histogram["DEQUANTIZE"] > 0
     assert artifact.output_names == fp32.output_names
-
-
-def test_paper_preset_matches_pytorch(paper):
-    model, artifact = paper
-    assert artifact.composite_names == (COMPOSITE_NAME,) * CALLS
-    report = _parity(model, artifact, "fp32")
-    assert report.passed, report.reason
 
 
 def test_analyzer_verdict_is_parsed(mobile_im2col):
@@ -206,7 +174,7 @@ def test_converter_crash_is_one_line_export_error_and_leaves_nothing(tmp_path, m
     monkeypatch.setattr(ExportWrapper, "forward", _unsupported_forward)
     path = tmp_path / "broken.tflite"
     with pytest.raises(ExportError) as caught:
-        export_tflite(_model("mobile", "shift", 16, 16), path)
+        export_tflite(tflite_test_model("mobile", "shift", 16, 16), path)
     message = str(caught.value)
     assert "\n" not in message
     assert str(path) in message
@@ -225,13 +193,15 @@ def test_converter_crash_is_one_line_export_error_and_leaves_nothing(tmp_path, m
 def test_bad_arguments_are_refused_before_converting(tmp_path, formulation, kwargs, problem):
     path = tmp_path / "dc2.tflite"
     with pytest.raises(ExportError, match=problem):
-        export_tflite(_model("mobile", formulation, 16, 16), path, **kwargs)
+        export_tflite(tflite_test_model("mobile", formulation, 16, 16), path, **kwargs)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_destination_folder_is_refused(tmp_path):
     with pytest.raises(ExportError, match="does not exist"):
-        export_tflite(_model("mobile", "shift", 16, 16), tmp_path / "absent" / "dc2.tflite")
+        export_tflite(
+            tflite_test_model("mobile", "shift", 16, 16), tmp_path / "absent" / "dc2.tflite"
+        )
 
 
 def test_run_refuses_wrong_input_names(mobile_im2col):
