@@ -102,6 +102,14 @@ def test_app_io_tflite_meets_the_fp16_gate_against_the_render_pipeline(artifact)
     assert "not a measurement" in latency["label"] and latency["assumptions"]
 
 
+def test_verify_regates_an_app_io_artifact_against_the_render_pipeline(artifact, capsys):
+    assert main(["verify", str(artifact), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["sha256_matches"]
+    manifest = json.loads(artifact.with_name(artifact.name + ".manifest.json").read_text())
+    assert report["parity"]["min_psnr_db"] == pytest.approx(manifest["parity"]["min_psnr_db"])
+
+
 def test_contract_vectors_fed_back_into_litert_reproduce_the_outputs(artifact, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 

@@ -174,12 +174,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from dc2kit.cli.contract import gate_cases
     from dc2kit.convert.export import verify_artifact
     from dc2kit.convert.manifest import read_manifest
 
-    with phases(args.json) as timer:
-        result = verify_artifact(Path(args.artifact), timer.step)
-    weights = read_manifest(result.artifact)["weights"]  # the origin recorded at export
+    with phases(args.json) as timer:  # app-io artifacts are re-gated against the render pipeline
+        result = verify_artifact(Path(args.artifact), timer.step, app_cases=gate_cases)
+    manifest = read_manifest(result.artifact)
+    weights = manifest["weights"]  # the origin recorded at export
+    app_io = bool(manifest.get("options", {}).get("app_io"))
+    title = "parity with the render pipeline" if app_io else "parity with PyTorch"
     if args.json:
         emit_json(
             {
@@ -191,7 +195,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             }
         )
     else:
-        console.print(_parity_table("parity with PyTorch", [(result.artifact.name, result.parity)]))
+        console.print(_parity_table(title, [(result.artifact.name, result.parity)]))
         console.print(f"weights: {weights['label']}", highlight=False)
         console.print(f"sha256 matches the manifest: {result.sha256_matches}")
         console.print(result.parity.reason, highlight=False)
