@@ -41,9 +41,7 @@ def _widen(name: str, tensor: Tensor, shape: Size, source: str) -> Tensor:
             f"{source}: tensor {name!r} has shape {tuple(tensor.shape)}, "
             f"the refiner expects {wanted} (a different width or not a single-image DRBNet)"
         )
-    widened = tensor.new_zeros(shape)
-    widened[:, :IMAGE_CHANNELS] = tensor
-    return widened
+    return _widened(name, tensor, shape, source)
 
 
 def _refiner_state(

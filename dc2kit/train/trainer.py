@@ -156,8 +156,9 @@ def _initialise_from(model: DC2Net, path: Path) -> dict:
     from dc2kit.model.pretrained import init_from_dc2
 
     init_from_dc2(model, path)
+    metadata = read_dc2_metadata(path)
     try:
-        earlier = json.loads(read_dc2_metadata(path).get("training", "{}"))
+        earlier = json.loads(metadata.get("training", "{}"))
     except ValueError:
         earlier = {}
     return {
@@ -166,7 +167,7 @@ def _initialise_from(model: DC2Net, path: Path) -> dict:
         "steps": earlier.get("step"),
         "wall_seconds": earlier.get("wall_seconds"),
         "data_generator": earlier.get("data_generator"),
-        "config": json.loads(read_dc2_metadata(path)["config"]),
+        "config": json.loads(metadata["config"]),
     }
 
 
