@@ -120,19 +120,36 @@ def test_four_scales_and_residual_head_flag():
     assert isinstance(with_act.blocks[0].residual_head[2][1], torch.nn.LeakyReLU)
 
 
-def test_estimate_is_image_plus_kernel_prediction_plus_residual():
-    """With zeroed heads the kernel is zero and the residual is lrelu(0) = 0: est = img."""
-    refiner = DRBNet(RefinerConfig(width=0.25))
+def _zero_heads(refiner: DRBNet) -> DRBNet:
     for block in refiner.blocks:
         for head in (block.kernel_head, block.residual_head):
             for parameter in head.parameters():
                 torch.nn.init.zeros_(parameter)
+    return refiner
+
+
+def test_estimate_is_image_plus_kernel_prediction_plus_residual():
+    """With zeroed heads the kernel is zero and the residual is lrelu(0) = 0: est = img."""
+    refiner = _zero_heads(DRBNet(RefinerConfig(width=0.25)))
     image = torch.randn(1, 3, 16, 16)
     estimates = refiner(torch.randn(1, 3, 16, 16), image)
     assert torch.allclose(estimates[0], torch.nn.functional.avg_pool2d(image, 8), atol=1e-6)
     assert torch.allclose(
         estimates[-1], estimates[-2].repeat_interleave(2, 2).repeat_interleave(2, 3)
     )
+
+
+def test_detail_skip_with_zeroed_heads_gives_the_image_at_every_scale():
+    """The detail bands telescope: upsampled coarse level + band = the finer level, so with
+    zeroed heads each estimate is the input average-pooled to its scale, the last the input."""
+    refiner = _zero_heads(DRBNet(RefinerConfig(width=0.25, detail_skip=True)))
+    image = torch.randn(2, 3, 32, 24)
+    estimates = refiner(torch.randn(2, 3, 32, 24), image)
+    for estimate, factor in zip(estimates, (8, 4, 2, 1), strict=True):
+        expected = F.avg_pool2d(image, factor) if factor > 1 else image
+        torch.testing.assert_close(estimate, expected, rtol=0, atol=1e-5)
+    plain = _zero_heads(DRBNet(RefinerConfig(width=0.25)))(torch.randn(2, 3, 32, 24), image)
+    assert (plain[-1] - image).abs().max() > 0.5  # without it, only the 1/8 level survives
 
 
 @pytest.mark.parametrize(

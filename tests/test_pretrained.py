@@ -63,7 +63,11 @@ def test_refiners_start_as_the_published_drbnet_whatever_the_conditioning(publis
     model = DC2Net(config)
     init_from_drbnet(model, state)
     reference = DRBNet(
-        RefinerConfig(width=config.refiner_width_mult, kernel_size=config.kernel_size)
+        RefinerConfig(
+            width=config.refiner_width_mult,
+            kernel_size=config.kernel_size,
+            detail_skip=config.detail_skip,  # [ours], parameter-free: the same weights fit
+        )
     )
     load_drbnet_state_dict(reference, state)
     generator = torch.Generator().manual_seed(1)

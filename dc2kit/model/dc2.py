@@ -12,11 +12,10 @@ from dataclasses import MISSING, Field, asdict, dataclass, fields, replace
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dc2kit.model.colour import match_colour
-from dc2kit.model.defocus import SCALE_FACTORS, defocus_pyramid
+from dc2kit.model.defocus import SCALE_FACTORS, defocus_pyramid, scale_pyramid
 from dc2kit.model.drbnet import DRBNet, RefinerConfig
 from dc2kit.model.errors import CheckpointError, ConfigError, InputShapeError
 from dc2kit.model.fusion import ASPPFusion, FusionConfig, FusionLayout
@@ -48,6 +47,7 @@ class DC2Config:
     fusion_layout: FusionLayout = "sum"
     fusion_sees_defocus: bool = False  # feed both defocus maps, per scale, to the fusion
     uw_colour_match: bool = False  # UW's per-channel gain matched to W's first (model/colour.py)
+    detail_skip: bool = False  # refiners add the input's detail band at each finer scale
 
     def __post_init__(self) -> None:
         for name, value in (("height", self.height), ("width", self.width)):
@@ -82,6 +82,7 @@ class DC2Config:
             residual_head_activation=self.residual_head_activation,
             branch_extra_channels=2 if self.branch_conditioning else 0,
             formulation=self.formulation,
+            detail_skip=self.detail_skip,
         )
 
     def fusion(self) -> FusionConfig:
@@ -144,8 +145,11 @@ def _check_json_type(field: Field, value: Any) -> None:
 # 1/8 scale still reaches a ±16 px blur radius. See README, "Presets".
 # Both presets match UW's colours to W's and let the fusion see both defocus maps [ours]: without
 # them the masks must guess from image content where W is blurred and UW's colour cast comes
-# with its detail (see model/colour.py). Checkpoints store their config, so older ones keep theirs.
-_OURS = {"uw_colour_match": True, "fusion_sees_defocus": True}
+# with its detail (see model/colour.py). Their refiners also carry the input's own detail band to
+# each finer scale (`detail_skip`): without it the full-resolution estimate is an upsampled coarse
+# one whose detail narrow refiners cannot re-synthesise, so even UW's sharp regions came out soft.
+# Checkpoints store their config, so older ones keep theirs.
+_OURS = {"uw_colour_match": True, "fusion_sees_defocus": True, "detail_skip": True}
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"refiner_width_mult": 1.0, "kernel_size": 7, "fusion_width_mult": 1.0, **_OURS},
     "mobile": {"refiner_width_mult": 0.125, "kernel_size": 5, "fusion_width_mult": 0.5, **_OURS},
@@ -176,11 +180,6 @@ class DC2Output(NamedTuple):
     scales: tuple[ScaleOutput, ScaleOutput, ScaleOutput, ScaleOutput]
 
 
-def _pyramid(x: Tensor) -> tuple[Tensor, ...]:
-    """`x` average-pooled to each scale, coarse to fine."""
-    return tuple(F.avg_pool2d(x, f) if f > 1 else x for f in SCALE_FACTORS)
-
-
 class DC2Net(nn.Module):
     """Renders W at a target defocus from W, UW aligned to W, and the two defocus maps.
 
@@ -198,7 +197,7 @@ class DC2Net(nn.Module):
         radial = radial_mask(config.frame_height, config.frame_width, crop).view(
             1, 1, config.height, config.width
         )
-        for factor, level in zip(SCALE_FACTORS, _pyramid(radial), strict=True):
+        for factor, level in zip(SCALE_FACTORS, scale_pyramid(radial), strict=True):
             self.register_buffer(f"radial_{factor}", level, persistent=False)
 
     def radial(self, factor: int) -> Tensor:
@@ -230,11 +229,11 @@ class DC2Net(nn.Module):
             # Constants repeated over the batch by `expand_as`: no shape is read into the graph.
             radials = tuple(
                 self.radial(f).expand_as(level)
-                for f, level in zip(SCALE_FACTORS, _pyramid(defocus_t), strict=True)
+                for f, level in zip(SCALE_FACTORS, scale_pyramid(defocus_t), strict=True)
             )
         else:
             self._check_shapes(radial=radial)
-            radials = _pyramid(radial)
+            radials = scale_pyramid(radial)
         return self._render(w, uw, defocus_w, defocus_t, radials)
 
     def _render(

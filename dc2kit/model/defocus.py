@@ -94,7 +94,13 @@ def all_in_focus(like: Tensor) -> Tensor:
     return torch.zeros_like(like)
 
 
+def scale_pyramid(x: Tensor) -> tuple[Tensor, ...]:
+    """`x` average-pooled to each of the network's scales, coarse (1/8) to full."""
+    return tuple(F.avg_pool2d(x, f) if f > 1 else x for f in SCALE_FACTORS)
+
+
 def defocus_pyramid(defocus: Tensor) -> tuple[Tensor, ...]:
     """Maps at 1/8, 1/4, 1/2 and 1: average-pooled, then divided by the scale factor, since a
     radius of r pixels at full resolution is r/f pixels at 1/f resolution."""
-    return tuple((F.avg_pool2d(defocus, f) / f) if f > 1 else defocus for f in SCALE_FACTORS)
+    levels = zip(SCALE_FACTORS, scale_pyramid(defocus), strict=True)
+    return tuple(level / f if f > 1 else level for f, level in levels)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dc2kit.model.checkpoint import strict_load
+from dc2kit.model.defocus import scale_pyramid
 from dc2kit.model.errors import CheckpointError, ConfigError
 from dc2kit.model.kernel_predict import FORMULATIONS, Formulation, KernelPredict
 from dc2kit.model.layers import (
@@ -61,6 +62,10 @@ class RefinerConfig:
     # The single-image DRBNet clamps its full-resolution estimate to [-1, 1]; DC² keeps it off
     # because its fusion blends the unclamped refined images (see `single_image_drbnet`).
     clamp_output: bool = False
+    # [ours] Each finer scale starts from the upsampled estimate plus the detail the input image
+    # has at that scale and not at the coarser one (a Laplacian-pyramid band), so the input's
+    # full-resolution detail reaches the output instead of being re-synthesised from features.
+    detail_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.in_channels < 1:
@@ -165,12 +170,15 @@ class DRBNet(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         f1, f2, f3, features = self.encoder(conditioning)
         skips = (f3, f2, f1)
-        current = F.avg_pool2d(image, 8)
+        pyramid = scale_pyramid(image) if self.config.detail_skip else (F.avg_pool2d(image, 8),)
+        current = pyramid[0]
         estimates: list[Tensor] = []
         for index, block in enumerate(self.blocks):
             if index > 0:
                 features = self.decoder[index - 1](features, skips[index - 1])
                 current = upsample_nearest2x(estimates[-1])
+                if self.config.detail_skip:
+                    current = current + pyramid[index] - upsample_nearest2x(pyramid[index - 1])
             extra = None if branch_conditioning is None else branch_conditioning[index]
             estimates.append(block(current, features, extra))
         if self.config.clamp_output:  # only the final estimate; coarser ones stay unclamped

@@ -4,7 +4,8 @@ a dc2kit checkpoint of an earlier architecture.
 The refiners are DRBNets whose encoder (and, with branch conditioning, image branches) see the
 RGB image followed by conditioning channels. Their first convs take the checkpoint's weights on
 the image channels and zeros on the rest, so at initialisation each refiner computes exactly what
-the published DRBNet computes on the image, whatever the conditioning. Every other tensor is
+the published DRBNet computes on the image, whatever the conditioning (with the preset's
+parameter-free `detail_skip`, what those weights compute in that topology). Every other tensor is
 copied strictly: same name through the published-name mapping, same shape.
 """
 
