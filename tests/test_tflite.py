@@ -9,6 +9,7 @@ can run it beside these).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import numpy as np
 import pytest
@@ -39,14 +40,14 @@ GATHER_LIKE = ("GATHER", "GATHER_ND", "SCATTER")
 def mobile_im2col(tmp_path_factory):
     model = tflite_test_model("mobile", "im2col")
     path = tmp_path_factory.mktemp("im2col") / "dc2_mobile.tflite"
-    return model, export_tflite(model, path, outputs="all")
+    return model, export_tflite(model, path, outputs="all", kernel_predict="composite")
 
 
 @pytest.fixture(scope="module")
 def mobile_shift_nhwc(tmp_path_factory):
     model = tflite_test_model("mobile", "shift")
     path = tmp_path_factory.mktemp("shift") / "dc2_mobile_nhwc.tflite"
-    return model, export_tflite(model, path, channels_last=True)
+    return model, export_tflite(model, path, channels_last=True, kernel_predict="composite")
 
 
 @pytest.mark.parametrize("artifact_fixture", ["mobile_im2col", "mobile_shift_nhwc"])
@@ -202,6 +203,19 @@ def test_missing_destination_folder_is_refused(tmp_path):
         export_tflite(
             tflite_test_model("mobile", "shift", 16, 16), tmp_path / "absent" / "dc2.tflite"
         )
+
+
+def test_python_export_lowers_kernel_prediction_as_the_command_line_ships_it(tmp_path):
+    """`export_tflite`, `ExportOptions` and `dc2kit export` share one default lowering."""
+    from dc2kit.cli import build_parser
+    from dc2kit.convert.export_options import ExportOptions
+
+    args = build_parser().parse_args(
+        ["export", "--target", "tflite", "--out", str(tmp_path), "--random-weights"]
+    )
+    python_default = inspect.signature(export_tflite).parameters["kernel_predict"].default
+    assert args.kernel_predict == python_default == "ops"
+    assert ExportOptions("mobile", 64, 96, "fp32").kernel_predict == python_default
 
 
 def test_run_refuses_wrong_input_names(mobile_im2col):

@@ -20,6 +20,7 @@ from dc2kit.cli.contract import add_case_arguments
 from dc2kit.cli.quiet import phases
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.convert.targets import (
+    DEFAULT_KERNEL_PREDICT,
     EXPORTABLE_FORMULATIONS,
     KERNEL_PREDICT_LOWERINGS,
     PRECISIONS,
@@ -223,7 +224,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--kernel-predict",
         choices=KERNEL_PREDICT_LOWERINGS,
-        default="ops",
+        default=DEFAULT_KERNEL_PREDICT,
         help="TFLite: each kernel-prediction call as plain ops (default: XNNPACK and GPU "
         "delegates take the whole graph) or as one named composite, for NPU compilers that map "
         "it to a native kernel (XNNPACK and GPU delegates leave composites to the CPU)",

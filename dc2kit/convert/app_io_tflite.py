@@ -18,7 +18,7 @@ from dc2kit.atomic import write_atomically
 from dc2kit.convert.app_io import INPUT_NAMES, OUTPUT_NAME, AppInputs, AppIOGraph
 from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.manifest import weights_metadata
-from dc2kit.convert.targets import KernelPredictLowering
+from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering
 from dc2kit.convert.tflite import convert_module, quantize_flatbuffer
 from dc2kit.convert.tflite_lowering import with_lowered_kernel_predict
 from dc2kit.convert.tflite_metadata import add_metadata
@@ -52,7 +52,7 @@ def export_app_tflite(
     path: Path,
     precision: str,
     weights: WeightsOrigin | None,
-    kernel_predict: KernelPredictLowering = "ops",
+    kernel_predict: KernelPredictLowering = DEFAULT_KERNEL_PREDICT,
 ) -> None:
     """Convert the app-io graph of `model` to a .tflite at `path` (written atomically), its
     kernel-prediction calls lowered as `kernel_predict` says (see tflite_lowering)."""

@@ -10,6 +10,7 @@ from typing import Any
 from dc2kit.convert.errors import ExportError
 from dc2kit.convert.quantize import CalibrationSet, check_w8a8_lowering
 from dc2kit.convert.targets import (
+    DEFAULT_KERNEL_PREDICT,
     KERNEL_PREDICT_LOWERINGS,
     PRECISIONS,
     SUFFIXES,
@@ -35,7 +36,7 @@ class ExportOptions:
     channels_last: bool = False  # TFLite: NHWC inputs and outputs
     image_io: bool = False  # Core ML: RGB image inputs and output, fp16 grayscale maps
     # TFLite: plain ops (default: XNNPACK and GPU delegates take the whole graph) or composites
-    kernel_predict: KernelPredictLowering = "ops"
+    kernel_predict: KernelPredictLowering = DEFAULT_KERNEL_PREDICT
     # TFLite w8a8: the inputs its int8 ranges come from (dc2kit.calibration); not a switch.
     calibration: CalibrationSet | None = field(default=None, compare=False, repr=False)
 

@@ -28,3 +28,6 @@ EXPORTABLE_FORMULATIONS: tuple[str, ...] = ("shift", "im2col")
 # TFLite: each kernel-prediction call as one named composite (for NPU compilers) or as plain ops
 # (what XNNPACK and the GPU delegates run whole); see tflite_lowering.py.
 KERNEL_PREDICT_LOWERINGS: tuple[KernelPredictLowering, ...] = ("composite", "ops")
+# What `export` ships unless asked otherwise: plain ops, so CPU and GPU delegates take the whole
+# graph (the composite artifact is published beside it for NPU compilers).
+DEFAULT_KERNEL_PREDICT: KernelPredictLowering = "ops"

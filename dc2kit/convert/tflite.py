@@ -1,11 +1,11 @@
 """Export DC2Net to TFLite with litert-torch, run the artifact in LiteRT, and report its ops.
 
 Every kernel-prediction call is lowered as `tflite_lowering` says (`kernel_predict`): by default
-one StableHLO composite `dc2kit.kernel_predict` (attributes `k` and `formulation`) around the
-formulation's strictly 4-D torch graph, so the .tflite holds one `STABLEHLO_COMPOSITE` op per call
-plus a decomposition subgraph (the CPU interpreter runs the decomposition, an NPU compiler may map
-the named op to a native kernel); with `ops`, that graph inlined as plain ops, which XNNPACK and
-the GPU delegates take whole.
+(`DEFAULT_KERNEL_PREDICT`, what `export` ships) as `ops`, the formulation's strictly 4-D torch
+graph inlined as plain ops, which XNNPACK and the GPU delegates take whole; with `composite`, one
+StableHLO composite `dc2kit.kernel_predict` (attributes `k` and `formulation`) around that graph,
+so the .tflite holds one `STABLEHLO_COMPOSITE` op per call plus a decomposition subgraph (the CPU
+interpreter runs the decomposition, an NPU compiler may map the named op to a native kernel).
 
 Running an artifact (`run_tflite`, `tflite_runner`) lives in `tflite_runtime`, re-exported here.
 
@@ -31,6 +31,7 @@ from dc2kit.convert.errors import ExportError, first_line
 from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.quantize import CalibrationSet, quantize_w8a8
 from dc2kit.convert.targets import (
+    DEFAULT_KERNEL_PREDICT,
     KERNEL_PREDICT_LOWERINGS,
     PRECISIONS,
     KernelPredictLowering,
@@ -109,7 +110,7 @@ class NamedSignature(nn.Module):
 
 
 def _check_arguments(
-    path: Path, precision: str, outputs: str, kernel_predict: str = "composite"
+    path: Path, precision: str, outputs: str, kernel_predict: str = DEFAULT_KERNEL_PREDICT
 ) -> None:
     if precision not in PRECISIONS["tflite"]:
         raise ExportError(
@@ -242,15 +243,15 @@ def export_tflite(
     outputs: OutputSet = "image",
     signature_name: str = "render",
     weights: WeightsOrigin | None = None,
-    kernel_predict: KernelPredictLowering = "composite",
+    kernel_predict: KernelPredictLowering = DEFAULT_KERNEL_PREDICT,
     calibration: CalibrationSet | None = None,
 ) -> TFLiteArtifact:
     """Convert `model` to a .tflite at `path` with one named signature; nothing partial is left.
 
     Inputs `w, uw, defocus_w, defocus_t` and outputs named as `ExportWrapper`'s, NCHW or (with
     `channels_last`) NHWC. `weights` (from `build_dc2`) goes into the description and a metadata
-    buffer, so RANDOM weights say so. `kernel_predict`: `composite` or `ops` (see
-    tflite_lowering). `calibration` (NCHW model inputs): the w8a8 ranges. Raises `ExportError`
+    buffer, so RANDOM weights say so. `kernel_predict`: `ops` (default, as `export`) or `composite`
+    (see tflite_lowering). `calibration` (NCHW model inputs): the w8a8 ranges. Raises `ExportError`
     for bad arguments and converter failures, `CalibrationError` for an unusable calibration set.
     """
     path = Path(path)

@@ -1,11 +1,12 @@
 """How a TFLite export lowers each kernel-prediction call (`export --kernel-predict`).
 
-- `composite` (default): one StableHLO composite `dc2kit.kernel_predict` (attributes `k`,
+- `composite`: one StableHLO composite `dc2kit.kernel_predict` (attributes `k`,
   `formulation`) around the formulation's 4-D graph. An NPU compiler may map the named op to a
   native kernel; the CPU interpreter calls its decomposition subgraph, outside XNNPACK's
   partition, and no GPU delegate knows the composite.
-- `ops`: the same 4-D graph inlined as plain ops (`shift`: SLICE, MUL, ADD, CONCATENATION;
-  `im2col`: DEPTHWISE_CONV_2D, MUL, CONV_2D), which XNNPACK and the GPU delegates take whole.
+- `ops` (default, `targets.DEFAULT_KERNEL_PREDICT`): the same 4-D graph inlined as plain ops
+  (`shift`: SLICE, MUL, ADD, CONCATENATION; `im2col`: DEPTHWISE_CONV_2D, MUL, CONV_2D), which
+  XNNPACK and the GPU delegates take whole.
 
 Both compute `dc2kit.model.kernel_predict`'s formulation; only the graph's wrapping differs.
 """
@@ -17,7 +18,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from dc2kit.convert.targets import KernelPredictLowering
+from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering
 from dc2kit.model import DC2Net
 from dc2kit.model.kernel_predict import (
     IMPLEMENTATIONS,
@@ -83,7 +84,7 @@ class CompositeKernelPredict(nn.Module):
 
 
 def with_lowered_kernel_predict(
-    model: DC2Net, lowering: KernelPredictLowering = "composite"
+    model: DC2Net, lowering: KernelPredictLowering = DEFAULT_KERNEL_PREDICT
 ) -> DC2Net:
     """A deep copy of `model` whose every `KernelPredict` call site is lowered as `lowering`."""
     model = copy.deepcopy(model).eval()
