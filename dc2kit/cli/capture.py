@@ -17,6 +17,7 @@ from dc2kit.cli.common import (
     output_file,
     print_result,
 )
+from dc2kit.cli.depth16 import add_depth16_arguments, given_depth16_options, open_depth16
 from dc2kit.errors import Dc2kitError
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def capture_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file",
         type=capture_file,
-        help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, image, or sample:NAME",
+        help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, image (with --depth or "
+        "--depth16), or sample:NAME",
     )
     pair = parser.add_argument_group("a separate depth map (image + --depth)")
     pair.add_argument("--depth", help="a separate depth/disparity map (PNG, 16-bit PNG, NPY)")
@@ -59,31 +61,57 @@ def capture_arguments(parser: argparse.ArgumentParser) -> None:
     pair.add_argument(
         "--focal-length-px",
         type=float_range(0, 1e6, low_open=True),
-        help="focal length in pixels of the (displayed) image",
+        help="focal length in pixels of the (displayed) image (also with --depth16)",
     )
     pair.add_argument(
         "--pixel-pitch-mm",
         type=float_range(0, 1, low_open=True),
-        help="sensor pixel pitch in mm at the image's size (with --focal-length-px: --fnumber)",
+        help="sensor pixel pitch in mm at the image's size (with --focal-length-px: --fnumber; "
+        "also with --depth16)",
     )
+    add_depth16_arguments(parser)
 
 
-PAIR_ONLY = ("depth_scale", "depth_missing", "focal_length_px", "pixel_pitch_mm")
+# A separate map's option → the flags that give a separate map it describes.
+SEPARATE_MAP_OPTIONS = {
+    "depth_scale": ("--depth",),
+    "depth_missing": ("--depth",),
+    "focal_length_px": ("--depth", "--depth16"),
+    "pixel_pitch_mm": ("--depth", "--depth16"),
+}
 
 
 class PairOptionError(Dc2kitError):
     """A separate depth map's option given without a separate depth map."""
 
 
+def _check_separate_map_options(args: argparse.Namespace) -> None:
+    """Refuse options that describe a separate map when no such map is given."""
+    maps = {"--depth": args.depth is not None, "--depth16": args.depth16 is not None}
+    if all(maps.values()):
+        raise PairOptionError("--depth and --depth16: give one separate depth map, not both")
+    defaults = {"depth_scale": 1.0}
+    stray: dict[str, list[str]] = {}
+    for name, owners in SEPARATE_MAP_OPTIONS.items():
+        if getattr(args, name) != defaults.get(name) and not any(maps[o] for o in owners):
+            stray.setdefault(" or ".join(owners), []).append("--" + name.replace("_", "-"))
+    if not maps["--depth16"] and given_depth16_options(args):
+        stray.setdefault("--depth16", []).extend(given_depth16_options(args))
+    if stray:
+        raise PairOptionError(
+            "; ".join(
+                f"{', '.join(flags)}: used with {owners} only" for owners, flags in stray.items()
+            )
+        )
+
+
 def open_record(args: argparse.Namespace) -> CaptureRecord:
     from dc2kit.capture.pair import PairCalibration
     from dc2kit.readers import open_capture
 
-    defaults = {"depth_scale": 1.0}
-    given = [name for name in PAIR_ONLY if getattr(args, name) != defaults.get(name)]
-    if args.depth is None and given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise PairOptionError(f"{flags}: used with --depth only")
+    _check_separate_map_options(args)
+    if args.depth16 is not None:
+        return open_depth16(args)
     return open_capture(
         args.file,
         depth=args.depth,
