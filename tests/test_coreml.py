@@ -204,13 +204,21 @@ def _random_inputs(model: DC2Net) -> list[torch.Tensor]:
     return inputs
 
 
+def _as_held_by(spec, tensor: torch.Tensor) -> torch.Tensor:
+    """What an input of `spec` holds: a grayscale fp16 image (the defocus maps of an image-io
+    program) keeps its values in fp16 on the device, and the fusion sees those maps directly."""
+    return tensor.half().float() if (spec.kind, spec.dtype) == ("image", "float16") else tensor
+
+
 @pytest.mark.parametrize(
-    ("fixture", "tolerance"), [("mobile_fp16", 2e-2), ("mobile_fp32_images", 5e-4)]
+    ("fixture", "tolerance"), [("mobile_fp16", 2e-2), ("mobile_fp32_images", 2e-5)]
 )
 def test_saved_program_matches_torch_in_the_mil_executor(request, fixture, tolerance):
     """The whole saved DC2Net program, run by dc2kit's numpy executor (fp16 emulated)."""
     model, artifact = request.getfixturevalue(fixture)
-    inputs = _random_inputs(model)
+    inputs = [
+        _as_held_by(spec, t) for spec, t in zip(artifact.inputs, _random_inputs(model), strict=True)
+    ]
     with torch.no_grad():
         expected = model.eval()(*inputs).image.numpy()
     feeds = {s.name: t.numpy() for s, t in zip(artifact.inputs, inputs, strict=True)}
