@@ -66,8 +66,8 @@ def _initialised_from(facts: dict) -> list[str]:
     return [
         f"- started from `{earlier['file']}` (sha256 `{earlier['sha256'][:12]}…`: "
         f"{earlier.get('steps')} steps, {hours:.2f} h, `{earlier.get('data_generator')}`), an "
-        "earlier architecture widened by `init_from_dc2` (new inputs on zero weights); the "
-        "steps, wall time and curve below are this run's"
+        "earlier architecture loaded by `init_from_dc2` (equal tensors copied, new conv inputs "
+        "on zero weights); the steps, wall time and curve below are this run's"
     ]
 
 
@@ -110,9 +110,9 @@ def model_card(facts: dict, preset: str, sha256: str, size: int, quality: Path |
             "renderer is the better choice today.",
             "- Synthetic training data only (procedural layered scenes); real photos differ in "
             "noise, colour and depth errors.",
-            "- The refiners re-synthesise full-resolution detail from their encoders (DRBNet "
-            "refines upsampled coarse estimates), which at the mobile preset's 8-channel widths "
-            "softens fine texture.",
+            "- The mobile refiners are 8–32 channels wide and build a large blur from 5×5 "
+            "kernels over four scales: adding shallow depth of field to a sharp W is the task "
+            "where the classical renderer, which has the depth, does best (see the table).",
             "",
         ]
     )
