@@ -185,7 +185,7 @@ def test_converter_crash_is_one_line_export_error_and_leaves_nothing(tmp_path, m
 @pytest.mark.parametrize(
     ("formulation", "kwargs", "problem"),
     [
-        ("shift", {"precision": "int4"}, "unknown precision"),
+        ("shift", {"precision": "int4"}, "precision int4 is not available for tflite"),
         ("shift", {"outputs": "some"}, "unknown output set"),
         ("shift", {"kernel_predict": "inline"}, "unknown kernel-predict lowering 'inline'"),
         ("reference", {}, "'reference' cannot be exported"),

@@ -1,5 +1,5 @@
-"""w8a8 beyond the quantizer itself: the refused kernel-prediction composite (before converting
-where the options say it, on the graph where they did not), the bench runtime, the report's
+"""w8a8 beyond the quantizer itself: the refused kernel-prediction composite on the graph (the
+options' refusal before converting is test_export_checks'), the bench runtime, the report's
 speed-up target."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dc2kit.bench.report import generate_report
 from dc2kit.bench.results import LOAD_END, LOAD_START, Measurement, Timings, append_results
 from dc2kit.bench.runtimes import Workload
 from dc2kit.convert.errors import ExportError
-from dc2kit.convert.quantize import CalibrationSet, check_w8a8_lowering, quantize_w8a8
+from dc2kit.convert.quantize import CalibrationSet, quantize_w8a8
 from dc2kit.convert.tflite_lowering import CompositeKernelPredict
 
 K = 3
@@ -60,13 +60,6 @@ def test_a_composite_graph_is_refused_before_calibration(composite_flatbuffer, t
     assert message.startswith(f"{destination}: w8a8 needs --kernel-predict ops")
     assert "STABLEHLO_COMPOSITE" in message
     assert not destination.exists()
-
-
-def test_w8a8_options_with_a_composite_lowering_are_refused():
-    with pytest.raises(ExportError, match=r"^w8a8 needs --kernel-predict ops: a composite"):
-        check_w8a8_lowering("w8a8", "composite")
-    check_w8a8_lowering("w8a8", "ops")
-    check_w8a8_lowering("int8", "composite")  # only w8a8 needs plain ops
 
 
 def test_bench_w8a8_runtimes_quantize_the_plain_ops_conversion(tmp_path):

@@ -36,6 +36,10 @@ class UsageError(Dc2kitError):
         self.json_flag = json_flag  # the refusing (sub)command has a `--json` output switch
 
 
+class OutputFolderError(Dc2kitError):
+    """An output folder that cannot be made (a file in its path, no permission)."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block) that `main` reports like any other."""
 
@@ -170,6 +174,17 @@ def output_file(*suffixes: str) -> Callable[[str], Path]:
         return path
 
     return parse
+
+
+def output_folder(text: str) -> Path:
+    """The folder `text`, made if missing; one that cannot be made is a one-line refusal."""
+    folder = Path(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputFolderError(f"{folder}: cannot create output folder ({reason})") from error
+    return folder
 
 
 def add_command(

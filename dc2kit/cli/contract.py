@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dc2kit.cli.common import add_command, add_json, console, emit_json
+from dc2kit.cli.common import add_command, add_json, console, emit_json, output_folder
 
 if TYPE_CHECKING:
     from dc2kit.convert.app_export import AppCaseFeed
@@ -206,10 +206,7 @@ def cmd_export_app_io(args: argparse.Namespace, targets, options) -> int:
     from dc2kit.convert.app_export import app_io_target, export_app_io
     from dc2kit.convert.export_options import build_model
 
-    for target in targets:
-        app_io_target(target)  # refuse a target without app I/O before any work
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(args.out)  # cmd_export refused what it cannot export already
     written = []
     with phases() as timer:
         timer.step("rendering the gate case with the Python pipeline")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -15,6 +16,7 @@ from dc2kit.cli.common import (
     emit_json,
     errors,
     model_size,
+    output_folder,
 )
 from dc2kit.cli.contract import add_case_arguments
 from dc2kit.cli.quiet import phases
@@ -23,7 +25,6 @@ from dc2kit.convert.targets import (
     DEFAULT_KERNEL_PREDICT,
     EXPORTABLE_FORMULATIONS,
     KERNEL_PREDICT_LOWERINGS,
-    PRECISIONS,
     TARGETS,
     Precision,
 )
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
     from dc2kit.convert.export import ExportOptions
     from dc2kit.convert.parity import ParityReport
-    from dc2kit.convert.quantize import CalibrationSet
 
 
 def _parity_table(title: str, reports: Sequence[tuple[str, ParityReport]]) -> Table:
@@ -79,17 +79,18 @@ def _export_options(args: argparse.Namespace) -> ExportOptions:
         channels_last=args.channels_last,
         image_io=args.image_io,
         kernel_predict=args.kernel_predict,
-        calibration=_calibration(args),
     )
 
 
-def _calibration(args: argparse.Namespace) -> CalibrationSet | None:
-    """w8a8's calibration set (data engine and shipped captures) at the export size."""
-    if args.precision != "w8a8":
-        return None
+def _calibrated(options: ExportOptions, step: Callable[[str], None]) -> ExportOptions:
+    """w8a8's calibration set (data engine and shipped captures) at the export size; the
+    exporter checks it against the model's inputs before converting."""
+    if options.precision != "w8a8":
+        return options
     from dc2kit.calibration import calibration_set
 
-    return calibration_set(*args.size)
+    step("building the w8a8 calibration set")
+    return replace(options, calibration=calibration_set(options.height, options.width))
 
 
 def _print_tflite_residency(report: dict) -> None:
@@ -105,41 +106,30 @@ def _print_tflite_residency(report: dict) -> None:
     console.print(f"  GPU: {report['gpu_verdict']['summary']}", highlight=False)
 
 
-def _check_precision(targets: Sequence[str], precision: str) -> None:
-    """Refuse a precision a target lacks before any work starts."""
-    from dc2kit.convert.errors import ExportError
+def _check_request(targets: Sequence[str], args: argparse.Namespace) -> None:
+    """Every refusal of the request, before a model, a calibration set or a folder is made
+    (torch-free, so a refused command line fails at once)."""
+    from dc2kit.convert.export_checks import check_request
 
     for target in targets:
-        if precision not in PRECISIONS[target]:
-            raise ExportError(
-                f"precision {precision} is not available for {target} "
-                f"(choose from {', '.join(PRECISIONS[target])})"
-            )
+        check_request(target, args.precision, args.kernel_predict, app_io=args.app_io)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from dc2kit.convert.errors import ExportError
-    from dc2kit.convert.export import export_artifact
-
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # our phase lines are enough
     targets = TARGETS if args.target == "all" else (args.target,)
-    _check_precision(targets, args.precision)
-    options = _export_options(args)
-    from dc2kit.convert.export_options import check_options
+    _check_request(targets, args)
+    from dc2kit.convert.export import export_artifact
 
-    for target in targets:  # every refusal before the output folder exists
-        check_options(target, options)
+    options = _export_options(args)
     if args.app_io:
         from dc2kit.cli.contract import cmd_export_app_io
 
         return cmd_export_app_io(args, targets, options)
-    out_dir = Path(args.out)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ExportError(f"{out_dir}: cannot create output folder ({error.strerror})") from error
     results = []
     with phases(args.json) as timer:
+        options = _calibrated(options, timer.step)
+        out_dir = output_folder(args.out)
         for target in targets:
             timer.step(f"{target}: building the model")
             results.append(export_artifact(target, options, out_dir, timer.step))

@@ -18,6 +18,7 @@ import numpy as np
 from dc2kit.atomic import staging_folder
 from dc2kit.convert.app_io import GRAPH_DOES, AppInputs, contract_rows
 from dc2kit.convert.errors import ExportError, ParityError
+from dc2kit.convert.export_checks import check_request
 from dc2kit.convert.export_options import ExportOptions, build_model
 from dc2kit.convert.manifest import artifact_sha256, provenance, publish
 from dc2kit.convert.parity import ParityReport, compare_outputs
@@ -198,6 +199,7 @@ def export_app_io(
 ) -> tuple[Path, dict[str, Any]]:
     """Convert, gate on `cases` against the pipeline, publish artifact then manifest (holding
     `latency`, the phone estimate, in its contract)."""
+    check_request(target, options.precision, options.kernel_predict, app_io=True)
     chosen = app_io_target(target)
     tile = (options.height, options.width)
     for case in cases:

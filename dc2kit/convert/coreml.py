@@ -49,8 +49,9 @@ from dc2kit.convert.coreml_package import (
     predict_coreml,
 )
 from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.export_checks import check_precision
 from dc2kit.convert.manifest import weights_metadata
-from dc2kit.convert.targets import PRECISIONS, Precision
+from dc2kit.convert.targets import Precision
 from dc2kit.convert.wrap import ExportWrapper, OutputSet, refuse_unexportable
 from dc2kit.model import DC2Net
 from dc2kit.model.builder import WeightsOrigin
@@ -167,10 +168,7 @@ def save_package(mlmodel: ct.models.MLModel, path: Path) -> None:
 def _check_arguments(model: DC2Net, path: Path, precision: str, outputs: str) -> None:
     if not isinstance(model, DC2Net):
         raise ExportError(f"{path}: export_coreml takes a DC2Net, got {type(model).__name__}")
-    if precision not in PRECISIONS["coreml"]:
-        raise ExportError(
-            f"{path}: precision must be one of {PRECISIONS['coreml']}, got {precision!r}"
-        )
+    check_precision("coreml", precision, subject=path)
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: outputs must be 'image' or 'all', got {outputs!r}")
     refuse_unexportable(model, path)

@@ -22,12 +22,8 @@ from dc2kit.atomic import staging_folder
 from dc2kit.convert.app_export import CaseSource, check_app_artifact
 from dc2kit.convert.artifact import Artifact, TensorSpec
 from dc2kit.convert.errors import ExportError, ParityError, first_line
-from dc2kit.convert.export_options import (
-    ExportOptions,
-    build_model,
-    check_options,
-    options_from_manifest,
-)
+from dc2kit.convert.export_checks import check_request
+from dc2kit.convert.export_options import ExportOptions, build_model, options_from_manifest
 from dc2kit.convert.export_targets import EXPORT_TARGETS
 from dc2kit.convert.manifest import (
     artifact_sha256,
@@ -114,7 +110,7 @@ def export_artifact(
     target: Target, options: ExportOptions, out_dir: Path, step: Step = lambda _: None
 ) -> ExportResult:
     """Convert, check parity, and publish one artifact with its manifest into `out_dir`."""
-    check_options(target, options)
+    check_request(target, options.precision, options.kernel_predict)
     exporter = EXPORT_TARGETS[target]
     if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
         raise ExportError(f"{out_dir}: output folder does not exist or cannot be written")
@@ -177,7 +173,8 @@ def _read_manifest(artifact: Path) -> tuple[dict[str, Any], ExportOptions]:
     try:
         manifest = read_manifest(artifact)
         options = options_from_manifest(manifest)
-        check_options(manifest["target"], options)
+        app_io = bool(manifest["options"].get("app_io"))
+        check_request(manifest["target"], options.precision, options.kernel_predict, app_io=app_io)
     except (ExportError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ExportError(
             f"{manifest_path(artifact)}: not a readable dc2kit manifest ({first_line(error)})"

@@ -1,5 +1,5 @@
-"""What one export is asked for (`ExportOptions`), checked against the targets and rebuilt from a
-manifest, so `export` and `verify` build the same model from the same facts.
+"""What one export is asked for (`ExportOptions`), rebuilt from a manifest, so `export` and
+`verify` build the same model from the same facts (the refusals are `export_checks`').
 """
 
 from __future__ import annotations
@@ -7,14 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dc2kit.convert.errors import ExportError
-from dc2kit.convert.quantize import CalibrationSet, check_w8a8_lowering
+from dc2kit.convert.quantize import CalibrationSet
 from dc2kit.convert.targets import (
     DEFAULT_KERNEL_PREDICT,
-    KERNEL_PREDICT_LOWERINGS,
-    PRECISIONS,
     SUFFIXES,
-    TARGETS,
     KernelPredictLowering,
     Target,
 )
@@ -55,24 +51,6 @@ class ExportOptions:
             "kernel_predict": self.kernel_predict,
             **({"calibration": self.calibration.describe()} if self.calibration else {}),
         }
-
-
-def check_options(target: str, options: ExportOptions) -> None:
-    """Refuse an unknown target, a precision the target lacks, an unknown lowering, or w8a8 with
-    composites (before anything is converted)."""
-    if target not in TARGETS:
-        raise ExportError(f"unknown target {target!r}; choose from {TARGETS}")
-    if options.precision not in PRECISIONS[target]:
-        raise ExportError(
-            f"precision {options.precision!r} is not available for {target}; "
-            f"choose from {PRECISIONS[target]}"
-        )
-    if options.kernel_predict not in KERNEL_PREDICT_LOWERINGS:
-        raise ExportError(
-            f"unknown --kernel-predict {options.kernel_predict!r}; "
-            f"choose from {KERNEL_PREDICT_LOWERINGS}"
-        )
-    check_w8a8_lowering(options.precision, options.kernel_predict)
 
 
 def build_model(options: ExportOptions) -> tuple[DC2Net, WeightsOrigin]:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.targets import W8A8_KERNEL_PREDICT
 
 Arrays = dict[str, np.ndarray]
 # Kept float32: the graph's inputs and outputs (a drop-in for the fp32 artifact), and average
@@ -35,20 +36,8 @@ Arrays = dict[str, np.ndarray]
 FLOAT_OPS = ("INPUT", "OUTPUT", "AVERAGE_POOL_2D")
 
 
-W8A8_KERNEL_PREDICT = "ops"
-
-
 class CalibrationError(ExportError):
     """A calibration set that cannot give int8 ranges: empty, non-finite, or degenerate."""
-
-
-def check_w8a8_lowering(precision: str, kernel_predict: str) -> None:
-    """Refuse w8a8 with kernel prediction lowered as composites, before any conversion."""
-    if precision == "w8a8" and kernel_predict != W8A8_KERNEL_PREDICT:
-        raise ExportError(
-            f"w8a8 needs --kernel-predict {W8A8_KERNEL_PREDICT}: a {kernel_predict} kernel "
-            "prediction can be neither quantized nor delegated to XNNPACK"
-        )
 
 
 def _refuse_composites(flatbuffer: bytes, destination: Path) -> None:
@@ -77,8 +66,9 @@ class CalibrationSet:
     def checked(
         self, shapes: Mapping[str, tuple[int, ...]], path: Path, channels_last: bool = False
     ) -> CalibrationSet:
-        """This set if every sample holds exactly the model's NCHW inputs, all finite (else a
-        CalibrationError naming `path`), in the artifact's layout (NHWC for `channels_last`)."""
+        """This set if every sample holds exactly the model's NCHW inputs, all finite, and every
+        input spans a range (else a CalibrationError naming `path`), in the artifact's layout
+        (NHWC for `channels_last`). Cheap, so exporters run it before converting."""
         if not self.samples:
             raise CalibrationError(f"{path}: the calibration set is empty")
         for index, sample in enumerate(self.samples):
@@ -93,6 +83,13 @@ class CalibrationSet:
                     raise CalibrationError(
                         f"{path}: calibration sample {index}: {name} holds NaN or inf"
                     )
+        for name in shapes:
+            low = min(float(sample[name].min()) for sample in self.samples)
+            if low == max(float(sample[name].max()) for sample in self.samples):
+                raise CalibrationError(
+                    f"{path}: calibration input {name} is {low:g} everywhere in every sample: "
+                    "a zero-width range has no int8 scale; use more varied calibration samples"
+                )
         if not channels_last:
             return self
         samples = tuple(

@@ -31,3 +31,9 @@ KERNEL_PREDICT_LOWERINGS: tuple[KernelPredictLowering, ...] = ("composite", "ops
 # What `export` ships unless asked otherwise: plain ops, so CPU and GPU delegates take the whole
 # graph (the composite artifact is published beside it for NPU compilers).
 DEFAULT_KERNEL_PREDICT: KernelPredictLowering = "ops"
+# w8a8 quantizes plain ops only: the quantizer leaves a composite and its decomposition float.
+W8A8_KERNEL_PREDICT: KernelPredictLowering = "ops"
+# `--app-io` graphs take 8-bit photos; w8a8's calibration set holds the model's own inputs.
+APP_IO_PRECISIONS: dict[Target, tuple[Precision, ...]] = {
+    target: tuple(p for p in PRECISIONS[target] if p != "w8a8") for target in TARGETS
+}

@@ -28,15 +28,10 @@ from torch import Tensor, nn
 from dc2kit.atomic import write_atomically
 from dc2kit.convert.artifact import Layout, TensorSpec, TFLiteArtifact
 from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.export_checks import check_lowering, check_precision
 from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.quantize import CalibrationSet, quantize_w8a8
-from dc2kit.convert.targets import (
-    DEFAULT_KERNEL_PREDICT,
-    KERNEL_PREDICT_LOWERINGS,
-    PRECISIONS,
-    KernelPredictLowering,
-    Precision,
-)
+from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering, Precision
 from dc2kit.convert.tflite_lowering import (
     COMPOSITE_NAME,
     CompositeKernelPredict,
@@ -110,21 +105,24 @@ class NamedSignature(nn.Module):
 
 
 def _check_arguments(
-    path: Path, precision: str, outputs: str, kernel_predict: str = DEFAULT_KERNEL_PREDICT
+    path: Path, precision: str, outputs: str, kernel_predict: str | None = None
 ) -> None:
-    if precision not in PRECISIONS["tflite"]:
-        raise ExportError(
-            f"{path}: unknown precision {precision!r}; choose from {PRECISIONS['tflite']}"
-        )
+    """The request's refusals (`export_checks`; the lowering's when it is known), naming `path`."""
+    check_precision("tflite", precision, subject=path)
     if outputs not in ("image", "all"):
         raise ExportError(f"{path}: unknown output set {outputs!r}; choose 'image' or 'all'")
-    if kernel_predict not in KERNEL_PREDICT_LOWERINGS:
-        raise ExportError(
-            f"{path}: unknown kernel-predict lowering {kernel_predict!r}; "
-            f"choose from {KERNEL_PREDICT_LOWERINGS}"
-        )
+    if kernel_predict is not None:
+        check_lowering(precision, kernel_predict, subject=path)
     if not path.parent.is_dir():
         raise ExportError(f"{path}: destination folder {path.parent} does not exist")
+
+
+def _required_calibration(
+    precision: str, calibration: CalibrationSet | None, path: Path
+) -> CalibrationSet:
+    if calibration is None:
+        raise ExportError(f"{path}: {precision} needs a calibration set")
+    return calibration
 
 
 def _sample_inputs(model: DC2Net, channels_last: bool) -> dict[str, Tensor]:
@@ -170,8 +168,7 @@ def quantize_flatbuffer(
     if precision == "fp32":
         return flatbuffer
     if precision == "w8a8":
-        if calibration is None:
-            raise ExportError(f"{destination}: w8a8 needs a calibration set")
+        calibration = _required_calibration(precision, calibration, destination)
         return quantize_w8a8(flatbuffer, calibration, signature_name, destination)
     from ai_edge_quantizer import quantizer
 
@@ -257,6 +254,11 @@ def export_tflite(
     path = Path(path)
     _check_arguments(path, precision, outputs, kernel_predict)
     refuse_unexportable(model, path)
+    if precision == "w8a8":
+        calibration = _required_calibration(precision, calibration, path)
+    if calibration is not None:  # checked before the minute-long conversion
+        shapes = {name: tuple(t.shape) for name, t in _sample_inputs(model, False).items()}
+        calibration = calibration.checked(shapes, path, channels_last)
     wrapper = ExportWrapper(with_lowered_kernel_predict(model, kernel_predict), outputs).eval()
     module = NamedSignature(wrapper, channels_last).eval()
     try:
@@ -266,9 +268,6 @@ def export_tflite(
             )
     except Exception as error:
         raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
-    if calibration is not None:
-        shapes = {name: tuple(t.shape) for name, t in _sample_inputs(model, False).items()}
-        calibration = calibration.checked(shapes, path, channels_last)
     entries = weights_metadata(weights)
     config = model.config
     description = (
