@@ -52,8 +52,17 @@ class ExifLens:
         return sensor_diagonal / math.hypot(width, height)
 
 
-def read_exif_lens(exif: bytes | None, image_size: tuple[int, int], path: Path) -> ExifLens:
-    """The lens facts of raw EXIF bytes (with or without the "Exif\\0\\0" header)."""
+def read_exif_lens(
+    exif: bytes | None,
+    image_size: tuple[int, int],
+    path: Path,
+    origin: tuple[float, float] = (0, 0),
+) -> ExifLens:
+    """The lens facts of raw EXIF bytes (with or without the "Exif\\0\\0" header).
+
+    `origin` is where the image starts in the pixels EXIF refers to (a HEIF clean aperture's
+    corner): subject points are moved by it and must then lie inside `image_size`.
+    """
     if not exif:
         return ExifLens()
     with decoder_guard(path, "EXIF"):
@@ -69,7 +78,7 @@ def read_exif_lens(exif: bytes | None, image_size: tuple[int, int], path: Path) 
             ("FocalLengthIn35mmFilm", ExifTags.Base.FocalLengthIn35mmFilm),
         )
     }
-    point, point_tag = _subject_point(tags, image_size, notes)
+    point, point_tag = _subject_point(tags, image_size, origin, notes)
     return ExifLens(
         focal_length_mm=lens["FocalLength"],
         f_number=lens["FNumber"],
@@ -127,9 +136,10 @@ def _positive(value: object, name: str, notes: list[str]) -> float | None:
 
 
 def _subject_point(
-    tags: dict, image_size: tuple[int, int], notes: list[str]
+    tags: dict, image_size: tuple[int, int], origin: tuple[float, float], notes: list[str]
 ) -> tuple[tuple[float, float] | None, str | None]:
-    """Centre of SubjectArea (2: point, 3: circle, 4: rectangle) or SubjectLocation (x, y)."""
+    """Centre of SubjectArea (2: point, 3: circle, 4: rectangle) or SubjectLocation (x, y),
+    moved by `origin`."""
     for tag, name in (
         (SUBJECT_AREA, "SubjectArea"),
         (ExifTags.Base.SubjectLocation, "SubjectLocation"),
@@ -142,13 +152,16 @@ def _subject_point(
         width, height = image_size
         if len(numbers) not in (2, 3, 4) or None in numbers:
             notes.append(f"EXIF {name}={value!r} is not a point or an area: ignored")
-        elif not (0 <= numbers[0] < width and 0 <= numbers[1] < height):
+            continue
+        x, y = numbers[0] - origin[0], numbers[1] - origin[1]
+        if not (0 <= x < width and 0 <= y < height):
+            cropped = f" (cropped from ({origin[0]:g}, {origin[1]:g}))" if any(origin) else ""
             notes.append(
                 f"EXIF {name} centre ({numbers[0]:g}, {numbers[1]:g}) lies outside the "
-                f"{width}x{height} image: ignored"
+                f"{width}x{height} image{cropped}: ignored"
             )
         else:
-            return (numbers[0], numbers[1]), name
+            return (x, y), name
     return None, None
 
 
@@ -176,14 +189,18 @@ def jpeg_exif(data: bytes, path: str | Path) -> bytes | None:
 
 
 def with_exif_lens(
-    record: CaptureRecord, exif: bytes | None, pixel_pitch: tuple[float, str] | None = None
+    record: CaptureRecord,
+    exif: bytes | None,
+    pixel_pitch: tuple[float, str] | None = None,
+    origin: tuple[float, float] = (0, 0),
 ) -> CaptureRecord:
     """`record` with its lens facts from EXIF, the source of each in `extras["lens_sources"]`.
 
     `pixel_pitch` is a measured pitch and its source (Apple's depthData:PixelSize), preferred
-    to the one the 35 mm equivalent implies. Dropped EXIF values are said in `record.notes`.
+    to the one the 35 mm equivalent implies; `origin` is the image's corner in the pixels EXIF
+    refers to (see `read_exif_lens`). Dropped EXIF values are said in `record.notes`.
     """
-    lens = read_exif_lens(exif, record.image_size, record.path)
+    lens = read_exif_lens(exif, record.image_size, record.path, origin)
     sources = {}
     if lens.focal_length_mm is not None:
         record.focal_length_mm, sources["focal_length_mm"] = (

@@ -57,11 +57,11 @@ class FocusFacts:
     `point` is a focus point (x, y) in the record's image as displayed, the pixels `--focus`
     takes: a reader turns a point the file gives in its stored pixels (EXIF SubjectArea, GDepth
     `FocalPointX/Y`) with the photo, by the JPEG's EXIF Orientation or the HEIF's `irot`/`imir`
-    (`orientation.oriented`); `distance` a focus distance in the depth map's units (metres for EXIF
-    SubjectDistance); `blur_at_infinity` the blur radius of an infinitely far point as a
-    fraction of the image width (only for a blur render, whose strength is not a lens'; a
-    camera's comes from its f-number, focal length and pixel pitch). `source` names the fields
-    these came from.
+    (`orientation.oriented`) and `clap` crop; `distance` a focus distance in the depth map's
+    units (metres for EXIF SubjectDistance); `blur_at_infinity` the blur radius of an infinitely
+    far point as a fraction of the image width (only for a blur render, whose strength is not a
+    lens'; a camera's comes from its f-number, focal length and pixel pitch). `source` names the
+    fields these came from.
     """
 
     point: tuple[float, float] | None = None

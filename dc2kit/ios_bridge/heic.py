@@ -23,6 +23,7 @@ from dc2kit.capture.orientation import orientation_of, oriented, to_stored
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 from dc2kit.ios_bridge.apple_depth_xmp import AppleDepthInfo, dequantize, parse_apple_depth_xmp
 from dc2kit.ios_bridge.bmff import read_brands
+from dc2kit.ios_bridge.clean_aperture import CleanAperture, item_crop
 from dc2kit.ios_bridge.heif_boxes import HeifMeta, read_item, read_meta
 
 HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"})
@@ -39,24 +40,38 @@ def read_iphone_heic(path: str | Path) -> CaptureRecord:
         raise CaptureError(path, "not a HEIF image (no HEIF brand in 'ftyp')")
     meta = read_meta(data, path)
     depth_id = _depth_item_id(meta, path)
-    _check_same_transforms(meta, depth_id, path)
     _check_pixels(meta, meta.primary_id, MAX_IMAGE_PIXELS, "primary image", len(data), path)
     _check_pixels(meta, depth_id, MAX_DEPTH_PIXELS, "depth image", len(data), path)
+    _check_same_transforms(meta, depth_id, path)
     xmp_id = meta.xmp_item_for(depth_id)
     info = None
     if xmp_id is not None:
         info = parse_apple_depth_xmp(read_item(data, meta, xmp_id, path, MAX_XMP_BYTES), path)
 
     stored, sei, image, exif = _decode(data, path)
-    if stored.ndim != 2 or sorted(stored.shape) != sorted(meta.sizes[depth_id]):
+    depth_crop = _kept_size(meta, depth_id, path)
+    if stored.ndim != 2 or sorted(stored.shape) != sorted(depth_crop):
         raise CaptureError(path, f"decoded depth {stored.shape} does not match item {depth_id}")
     depth, kind = _depth_values(stored, info, sei, path)
     info = info or AppleDepthInfo(aux_type=kind.value)
-    turn = coded_orientation(meta.transforms.get(meta.primary_id, ()), path)
+    transforms = meta.transforms.get(meta.primary_id, ())
+    turn = coded_orientation(transforms, path)
     coded_image, coded_depth = to_stored(image, turn), to_stored(depth, turn)
-    return oriented(
-        apple_record(coded_image, coded_depth, kind, info, exif, "iphone-heic", path), turn
-    )
+    crop = item_crop(transforms, meta.sizes[meta.primary_id], path)
+    expected = _kept_size(meta, meta.primary_id, path)
+    if coded_image.shape[1::-1] != expected:
+        height, width = coded_image.shape[:2]
+        raise CaptureError(
+            path, f"libheif decoded the photo at {width}x{height}; its item gives {expected}"
+        )
+    record = apple_record(coded_image, coded_depth, kind, info, exif, "iphone-heic", path, crop)
+    return oriented(record, turn)
+
+
+def _kept_size(meta: HeifMeta, item_id: int, path: Path) -> tuple[int, int]:
+    """(width, height) of an item's pixels after its clean aperture, before any turn."""
+    crop = item_crop(meta.transforms.get(item_id, ()), meta.sizes[item_id], path)
+    return meta.sizes[item_id] if crop is None else (crop.width, crop.height)
 
 
 def coded_orientation(transforms: tuple[tuple[str, bytes], ...], path: Path) -> int:
@@ -86,8 +101,16 @@ def apple_record(
     exif: bytes | None,
     source_format: str,
     path: Path,
+    crop: CleanAperture | None = None,
 ) -> CaptureRecord:
-    """The record of an iPhone portrait capture (HEIC or JPEG) from its decoded parts."""
+    """The record of an iPhone portrait capture (HEIC or JPEG) from its decoded parts.
+
+    `crop` is the HEIF clean aperture the image was cut to: the intrinsics and the EXIF
+    SubjectArea, which refer to the full coded image, are moved by its corner.
+    """
+    intrinsics = info.intrinsics
+    if crop is not None and intrinsics is not None:
+        intrinsics = crop.intrinsics(intrinsics)
     record = CaptureRecord(
         image=image,
         depth=depth,
@@ -96,11 +119,16 @@ def apple_record(
         accuracy=accuracy_of(info, path),
         source_format=source_format,
         path=path,
-        intrinsics=info.intrinsics,
+        intrinsics=intrinsics,
         extras=depth_extras(info),
     )
     pitch = info.pixel_size_mm
-    return with_exif_lens(record, exif, None if pitch is None else (pitch, "depthData:PixelSize"))
+    return with_exif_lens(
+        record,
+        exif,
+        None if pitch is None else (pitch, "depthData:PixelSize"),
+        origin=(0, 0) if crop is None else crop.corner,
+    )
 
 
 def accuracy_of(info: AppleDepthInfo, path: Path) -> Accuracy:
@@ -137,15 +165,30 @@ def _depth_item_id(meta: HeifMeta, path: Path) -> int:
 def _check_same_transforms(meta: HeifMeta, depth_id: int, path: Path) -> None:
     """libheif turns each item by its own `irot`/`imir`/`clap`; iPhones give the depth item the
     photo's (the real iPhone 13 Pro sample shares one `irot` between photo, gain map and depth).
-    Different transforms would turn the depth away from the photo: refused, never guessed."""
+    Different turns, or crops that keep different parts of the view (a `clap` is in each item's
+    own pixels, so the same box crops a smaller map more), would put the depth away from the
+    photo: refused, never guessed."""
     photo, depth = meta.transforms.get(meta.primary_id, ()), meta.transforms.get(depth_id, ())
-    if photo != depth:
+    turns = [(kind, payload) for kind, payload in photo if kind != "clap"]
+    same_turns = turns == [(kind, payload) for kind, payload in depth if kind != "clap"]
+    if not same_turns or [kind for kind, _ in photo] != [kind for kind, _ in depth]:
         names = " ".join(kind for kind, _ in photo) or "none"
         raise UnsupportedCaptureError(
             path,
             f"depth item {depth_id} is not transformed like the photo (photo: {names}; depth: "
             f"{' '.join(kind for kind, _ in depth) or 'none'}), so they would not line up",
         )
+    photo_crop = item_crop(photo, meta.sizes[meta.primary_id], path)
+    depth_crop = item_crop(depth, meta.sizes[depth_id], path)
+    if photo_crop is not None and depth_crop is not None:
+        slack = 1 / min(depth_crop.coded_width, depth_crop.coded_height)  # a depth pixel
+        edges = zip(photo_crop.edges(), depth_crop.edges(), strict=True)
+        if any(abs(a - b) > slack for a, b in edges):
+            raise UnsupportedCaptureError(
+                path,
+                f"the depth item's clean aperture {depth_crop} keeps another part of the view "
+                f"than the photo's {photo_crop}, so they would not line up",
+            )
 
 
 def _check_pixels(
