@@ -240,6 +240,10 @@ def test_mpf_writer_stores_fnumber_and_focal_length_as_rational(tmp_path):
         assert isinstance(ifd[ExifTags.Base.FNumber], TiffImagePlugin.IFDRational)
         assert float(ifd[ExifTags.Base.FNumber]) == 1.5
         assert float(ifd[ExifTags.Base.FocalLength]) == pytest.approx(5.7)
+        # EXIF 2.32's mandatory tags for a JPEG, the size being the primary's.
+        assert ifd[ExifTags.Base.ExifVersion] == b"0232" and ifd[ExifTags.Base.ColorSpace] == 1
+        assert (ifd[ExifTags.Base.ExifImageWidth], ifd[ExifTags.Base.ExifImageHeight]) == (64, 48)
+        assert float(photo.getexif()[ExifTags.Base.XResolution]) == 72
     if shutil.which("exiftool") is None:
         pytest.skip("exiftool is not installed: Pillow and the TIFF parse above checked it")
     result = subprocess.run(
@@ -251,3 +255,8 @@ def test_mpf_writer_stores_fnumber_and_focal_length_as_rational(tmp_path):
     (tags,) = json.loads(result.stdout)
     assert (tags["FNumber"], tags["FocalLength"]) == (1.5, "5.7 mm")
     assert "Non-standard format" not in result.stdout
+    # Pillow cannot type ComponentsConfiguration UNDEFINED, so it is the one tag left out.
+    assert tags.get("Warning", "") in (
+        "",
+        "Missing required JPEG ExifIFD tag 0x9101 ComponentsConfiguration",
+    )

@@ -94,11 +94,17 @@ def lens_exif(
     focal_length_mm: float | None = None,
     f_number: float | None = None,
     focal_length_35mm: int | None = None,
+    *,
+    image_size: tuple[int, int] | None = None,
 ) -> Image.Exif:
     """EXIF for a writer: FocalLength and FNumber as RATIONAL (as EXIF requires), the 35 mm
-    equivalent as SHORT."""
+    equivalent as SHORT. With the JPEG's `image_size` (width, height), also the tags EXIF 2.32
+    requires of a compressed image, but ComponentsConfiguration: Pillow would type it BYTE, not
+    UNDEFINED, which is no better than leaving it out."""
     exif = Image.Exif()
     exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    if image_size is not None:
+        _required_tags(exif, exif_ifd, image_size)
     for tag, value in (
         (ExifTags.Base.FocalLength, focal_length_mm),
         (ExifTags.Base.FNumber, f_number),
@@ -108,6 +114,18 @@ def lens_exif(
     if focal_length_35mm is not None:
         exif_ifd[ExifTags.Base.FocalLengthIn35mmFilm] = int(focal_length_35mm)
     return exif
+
+
+def _required_tags(exif: Image.Exif, exif_ifd: dict, image_size: tuple[int, int]) -> None:
+    """CIPA DC-008's mandatory tags for a JPEG (72 dpi, centred chroma, version 2.32, sRGB)."""
+    base = ExifTags.Base
+    exif[base.XResolution] = exif[base.YResolution] = TiffImagePlugin.IFDRational(72, 1)
+    exif[base.ResolutionUnit] = 2  # inches
+    exif[base.YCbCrPositioning] = 1  # centred
+    exif_ifd[base.ExifVersion] = b"0232"
+    exif_ifd[base.FlashPixVersion] = b"0100"
+    exif_ifd[base.ColorSpace] = 1  # sRGB
+    exif_ifd[base.ExifImageWidth], exif_ifd[base.ExifImageHeight] = image_size
 
 
 def _rational(value: float) -> TiffImagePlugin.IFDRational:

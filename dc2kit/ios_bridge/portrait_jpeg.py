@@ -116,7 +116,11 @@ def write_iphone_portrait_jpeg(
     )
     frames = [
         encode_jpeg(
-            image, quality=95, exif=lens_exif(focal_length_mm, f_number, focal_length_35mm)
+            image,
+            quality=95,
+            exif=lens_exif(
+                focal_length_mm, f_number, focal_length_35mm, image_size=image.shape[1::-1]
+            ),
         ),
         encode_jpeg(
             np.round(scaled).astype(np.uint8), quality=100, xmp=build_apple_depth_xmp(info)
