@@ -20,6 +20,7 @@ from dc2kit.cli.capture import open_record
 
 WIDTH, HEIGHT, STRIDE = 8, 6, 24  # 16 bytes of samples and 8 of padding per row
 PHOTO_SCALE = 8  # the photo is 64×48: the buffer's aspect
+SIZE, ROW = f"{WIDTH}x{HEIGHT}", str(STRIDE)
 # Clockwise degrees → the same turn as numpy quarter turns (anticlockwise).
 NUMPY_TURNS = {None: 0, 0: 0, 90: -1, 180: 2, 270: 1}
 
@@ -94,6 +95,36 @@ def test_capture_info_reports_the_dump(tmp_path, capsys):
     assert depth["min"] == pytest.approx(0.001) and depth["max"] == pytest.approx(8.191)
 
 
+def test_capture_info_describes_a_dump_without_its_photo(tmp_path, capsys):
+    argv = ["capture", "info", "--depth16", str(_dump(tmp_path)), "--depth16-size", SIZE]
+    assert main([*argv, "--depth16-stride", ROW, "--rotation", "180", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["image"] is None and summary["orientation"] == 3
+    assert summary["notes"] == ["no photo given: the DEPTH16 dump alone, turned 180° clockwise"]
+    depth, _ = _expected(180)
+    assert (summary["depth"]["width"], summary["depth"]["height"]) == (WIDTH, HEIGHT)
+    assert summary["depth"]["max"] == pytest.approx(np.nanmax(depth))
+    assert summary["depth"]["holes"] == int(np.isnan(depth).sum())
+    assert main([*argv, "--depth16-stride", ROW]) == 0
+    assert "no photo: the depth alone" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["capture", "info"], "FILE is required; only a --depth16 dump may come without it"),
+        (["render", "--depth16", "d.raw", "--depth16-size", "8x6"], "arguments are required: file"),
+    ],
+)
+def test_only_capture_info_goes_without_the_photo(argv, message, capsys):
+    assert (
+        main([*argv, "--focus", "1,1", "--blur-strength", "2"] if argv[0] == "render" else argv)
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("dc2kit: error:") and message in err and err.count("\n") == 1
+
+
 def test_render_a_depth16_dump_with_its_lens_given_as_flags(tmp_path, capsys):
     out = tmp_path / "out.png"
     argv = ["render", *_argv(tmp_path, "--depth16-size", f"{WIDTH}x{HEIGHT}")]
@@ -102,9 +133,6 @@ def test_render_a_depth16_dump_with_its_lens_given_as_flags(tmp_path, capsys):
     argv += ["--max-side", "0", "--out", str(out), "--json"]
     assert main(argv) == 0, capsys.readouterr().err
     assert Image.open(out).size == (HEIGHT * PHOTO_SCALE, WIDTH * PHOTO_SCALE)  # displayed
-
-
-SIZE, ROW = f"{WIDTH}x{HEIGHT}", str(STRIDE)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dc2kit.cli.common import (
+    UsageError,
     add_command,
     add_json,
     finite_float,
@@ -34,15 +35,18 @@ def capture_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def capture_arguments(parser: argparse.ArgumentParser) -> None:
-    """The capture file and the flags that describe a separate depth map."""
+def capture_arguments(parser: argparse.ArgumentParser, *, photo_optional: bool = False) -> None:
+    """The capture file and the flags that describe a separate depth map; with `photo_optional`
+    a DEPTH16 dump may come without its photo."""
     from dc2kit.capture.record import Accuracy, DepthKind, DepthUnits
 
     parser.add_argument(
         "file",
         type=capture_file,
+        nargs="?" if photo_optional else None,
         help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, image (with --depth or "
-        "--depth16), or sample:NAME",
+        "--depth16), or sample:NAME"
+        + ("; may be left out with --depth16 (the dump alone)" if photo_optional else ""),
     )
     pair = parser.add_argument_group("a separate depth map (image + --depth)")
     pair.add_argument("--depth", help="a separate depth/disparity map (PNG, 16-bit PNG, NPY)")
@@ -174,7 +178,11 @@ def _range(depth: dict[str, Any]) -> str:
 
 
 def cmd_capture_info(args: argparse.Namespace) -> int:
+    if args.file is None and args.depth16 is None:
+        raise UsageError("FILE is required; only a --depth16 dump may come without it", args.json)
     summary = capture_summary(open_record(args))
+    if args.file is None:
+        summary["image"] = None
     return print_result(args, summary, _info_lines(summary))
 
 
@@ -182,10 +190,12 @@ def _info_lines(summary: dict[str, Any]) -> Iterator[str]:
     """`capture info` for a person: sizes, depth, intrinsics, lens, extras, focus, gaps."""
     depth = summary["depth"]
     yield f"[bold]{summary['file']}[/bold]: {summary['format']}"
-    yield (
-        f"  image {summary['image']['width']}x{summary['image']['height']} as displayed "
-        f"(EXIF orientation {summary['orientation']})"
-    )
+    image = summary["image"]
+    where = f"(EXIF orientation {summary['orientation']})"
+    if image is None:
+        yield f"  no photo: the depth alone, as displayed {where}"
+    else:
+        yield f"  image {image['width']}x{image['height']} as displayed {where}"
     yield (
         f"  {depth['kind']} {depth['width']}x{depth['height']} in {depth['units']} "
         f"({depth['accuracy']}), range {_range(depth)}, "
@@ -250,7 +260,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     capture = add_command(commands, "capture", help="inspect capture files")
     capture_commands = capture.add_subparsers(dest="capture_command", required=True)
     info = add_command(capture_commands, "info", help="format, sizes, depth, lens data")
-    capture_arguments(info)
+    capture_arguments(info, photo_optional=True)
     add_json(info)
     info.set_defaults(run=cmd_capture_info)
     synth = add_command(

@@ -70,7 +70,14 @@ def given_depth16_options(args: argparse.Namespace) -> list[str]:
 
 
 def open_depth16(args: argparse.Namespace) -> CaptureRecord:
-    """The DEPTH16 dump beside its photo, as displayed, with the lens facts given as flags."""
+    """The DEPTH16 dump beside its photo, as displayed, with the lens facts given as flags.
+
+    Without a photo (`capture info` only) a black image of the buffer's size stands in, so that
+    the dump is turned and checked as with one; the notes say so, and `capture info` reports no
+    image.
+    """
+    import numpy as np
+
     from dc2kit.android_bridge import read_depth16
     from dc2kit.capture.errors import CaptureError
     from dc2kit.capture.orientation import orientation_for_rotation
@@ -79,14 +86,18 @@ def open_depth16(args: argparse.Namespace) -> CaptureRecord:
     if args.depth16_size is None:
         raise CaptureError(args.depth16, "a DEPTH16 dump needs --depth16-size WxH")
     height, width = args.depth16_size
+    photo = np.zeros((height, width, 3), np.uint8) if args.file is None else args.file
     record = read_depth16(
         args.depth16,
-        args.file,
+        photo,
         width=width,
         height=height,
         row_stride=args.depth16_stride,
         orientation=None if args.rotation is None else orientation_for_rotation(args.rotation),
     )
+    if args.file is None:  # the notes on turning a photo do not apply
+        turned = "" if args.rotation is None else f", turned {args.rotation}° clockwise"
+        record.notes = [f"no photo given: the DEPTH16 dump alone{turned}"]
     lens = PairCalibration(focal_length_px=args.focal_length_px, pixel_pitch_mm=args.pixel_pitch_mm)
     record.focal_length_mm, record.pixel_pitch_mm = lens.focal_length_mm, lens.pixel_pitch_mm
     if lens.focal_length_px is not None:
