@@ -138,3 +138,18 @@ def test_phase_lines_are_the_report_and_a_failed_phase_prints_none(tmp_path):
     (line,) = done.stdout.splitlines()
     assert line.split()[:2] == ["done", "phase"] and line.endswith(" s")
     assert done.stderr == ""
+
+
+def test_litert_torch_progress_lines_are_off_unless_verbose(monkeypatch, tmp_path):
+    """litert-torch reads LITERT_TORCH_SHOW_PROGRESS when it converts (in this process or in a
+    bench child, which inherits the environment); --verbose leaves its [START]/[DONE] lines on."""
+    import argparse
+
+    from dc2kit.cli.quiet import other_libraries_logged
+
+    for verbose, expected in ((True, None), (False, "n")):
+        monkeypatch.delenv("LITERT_TORCH_SHOW_PROGRESS", raising=False)
+        args = argparse.Namespace(command="demo", out=str(tmp_path / "x"), verbose=verbose)
+        with other_libraries_logged(args, "demo"):
+            seen = os.environ.get("LITERT_TORCH_SHOW_PROGRESS")
+        assert seen == expected

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -116,7 +115,6 @@ def _check_request(targets: Sequence[str], args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # our phase lines are enough
     targets = TARGETS if args.target == "all" else (args.target,)
     _check_request(targets, args)
     from dc2kit.convert.export import export_artifact

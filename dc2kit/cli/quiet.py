@@ -6,8 +6,9 @@ descriptors and `sys.stdout`/`sys.stderr` point at an anonymous scratch file (no
 up after a kill); dc2kit's own consoles keep the real streams, so `--json` stays pure JSON.
 Afterwards anything captured is appended to `dc2kit.log` in the command's output folder, or in
 the system temp folder when the command writes nothing or fails (a failure leaves no output).
-`--verbose` captures nothing. Long work reports its phases with `phases()`: a spinner on the
-running phase and one line with its time when it ends.
+`--verbose` captures nothing (and leaves litert-torch's progress lines on). Long work reports
+its phases with `phases()`: a spinner on the running phase and one line with its time when it
+ends.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ def other_libraries_logged(args: argparse.Namespace, command_line: str) -> Itera
     if getattr(args, "verbose", False):
         yield
         return
+    # litert-torch's [START]/[DONE] progress (in-process and in bench children): our phase lines
+    # say the same, and --verbose keeps it.
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     header = f"==== dc2kit {command_line} (started {started})\n"
     with tempfile.TemporaryFile() as scratch:

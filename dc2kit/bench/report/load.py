@@ -21,10 +21,12 @@ from typing import Any
 
 from dc2kit.bench.micro import SUITE as MICRO_SUITE
 from dc2kit.bench.results import LOAD_END, LOAD_START, Measurement, read_results
+from dc2kit.convert.targets import PRECISIONS as EXPORT_PRECISIONS
 
 MODEL_SUITE = "model"
 SUITE_ORDER = (MODEL_SUITE, MICRO_SUITE)
-PRECISIONS = ("fp32", "fp16", "int8")
+# Every precision an export offers: a runtime name may carry one (`tflite-w8a8-lowmem`).
+PRECISIONS = frozenset(p for offered in EXPORT_PRECISIONS.values() for p in offered)
 # Vary within one environment.
 VOLATILE_PROVENANCE = ("date", "command", "threads", LOAD_START, LOAD_END)
 MISSING = "—"
@@ -125,11 +127,11 @@ def in_suite(entries: Iterable[Entry], suite: str) -> list[Entry]:
 
 
 def precision_of(measurement: Measurement) -> str | None:
-    """`config["precision"]`, else a precision suffix of the runtime name (`tflite-fp16`)."""
+    """`config["precision"]`, else the precision part of the runtime name (`tflite-fp16`,
+    `tflite-w8a8-lowmem`, `tflite-int8-composite`)."""
     if "precision" in measurement.config:
         return str(measurement.config["precision"])
-    suffix = measurement.runtime.rsplit("-", 1)[-1]
-    return suffix if suffix in PRECISIONS else None
+    return next((part for part in measurement.runtime.split("-") if part in PRECISIONS), None)
 
 
 def is_fp32(measurement: Measurement) -> bool:
