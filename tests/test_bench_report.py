@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dc2kit.bench.report import generate_report
-from dc2kit.bench.report.load import busy_load, load_averages, precision_of
+from dc2kit.bench.report.load import as_measured, busy_load, load_averages, precision_of
 from dc2kit.bench.results import LOAD_END, LOAD_START, Measurement, Timings, append_results
 
 HOST = {
@@ -51,6 +51,7 @@ def model(runtime: str, preset: str, size: tuple[int, int], p50: float, **extra)
     if runtime.startswith("tflite"):
         config["precision"] = runtime.split("-")[1]
         config["executor"] = "LiteRT, XNNPACK"
+        config["kernel_predict"] = "composite" if "-composite" in runtime else "ops"
     return Measurement(
         "model",
         runtime,
@@ -109,7 +110,7 @@ def write_results(results: Path) -> None:
             Measurement(
                 "model",
                 "tflite-int8",
-                {"preset": "paper", "width": 1024, "height": 768},
+                {"preset": "paper", "width": 1024, "height": 768, "kernel_predict": "ops"},
                 "measured",
                 None,
                 notes=("skipped: int8 quantization ran out of memory",),
@@ -191,7 +192,8 @@ def test_targets_are_computed_from_the_data(report):
     assert "| torch-im2col | 5 | 2.00× | 0.50× | not met |" in targets
     assert "| torch-im2col | 7 | 2.50× | 0.40× | not met |" in targets
     assert (
-        "| 37.5 % (tflite-fp32, 512×384 · precision=fp32 · preset=paper · threads=2) "
+        "| 37.5 % (tflite-fp32, 512×384 · kernel_predict=ops · precision=fp32 · preset=paper · "
+        "threads=2) "
         "| **not met** |" in targets
     )
     assert "| torch | 512×384 · preset=paper · threads=2 | 100 | 400 | 25.0 % |" in targets
@@ -231,7 +233,10 @@ def test_estimates_phone_and_skips_have_their_own_sections(report):
     assert "| android-gpu | 512×384 · preset=mobile | 45.0 | 30 | 46.0 | E2 |" in phone
     assert "| android-npu | 512×384 · preset=mobile | — | 30 | 20.0 | E2 |" in phone
     skipped = section(text, "## Skipped configurations")
-    assert "| model | measured | tflite-int8 | 1024×768 · preset=paper | skipped: int8" in skipped
+    assert (
+        "| model | measured | tflite-int8 | 1024×768 · kernel_predict=ops · preset=paper "
+        "| skipped: int8" in skipped
+    )
 
 
 def test_provenance_groups_rows_by_environment(report):
@@ -414,3 +419,42 @@ def test_memory_target_compares_low_memory_peaks_with_the_goal_busy_rows_kept(tm
     assert "| int8 | — | — | 1431 | 900 | — | busy | not met |" in targets
     # The busy row counts for memory, and the latency targets still leave it out.
     assert "Left out as busy: 1 of 4 measured rows;" in targets
+
+
+def _legacy(measurement: Measurement) -> Measurement:
+    """A host TFLite row as written before rows named their lowering (composite, then)."""
+    config = {k: v for k, v in measurement.config.items() if k != "kernel_predict"}
+    return replace(measurement, config=config)
+
+
+def test_rows_without_a_lowering_read_as_the_composite_runtimes_they_measured(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    big, small = (1024, 768), (512, 384)
+    old_default, old_lowmem = (
+        _legacy(replace(model(name, "mobile", big, p50), peak_rss_mb=peak))
+        for name, p50, peak in (
+            ("tflite-fp32", 1000.0, 4600.0),
+            ("tflite-fp32-lowmem", 2000.0, 1040.0),
+        )
+    )
+    assert as_measured(old_lowmem).runtime == "tflite-fp32-composite-lowmem"
+    assert as_measured(old_default).config["kernel_predict"] == "composite"
+    current = model("tflite-fp32", "mobile", small, 15.0)
+    assert as_measured(current) == current
+    rows = [
+        old_default,
+        old_lowmem,
+        replace(model("tflite-fp32", "mobile", big, 1200.0), peak_rss_mb=4000.0),
+        replace(model("tflite-fp32-lowmem", "mobile", big, 1800.0), peak_rss_mb=900.0),
+        model("torch", "mobile", small, 30.0),
+        _legacy(model("tflite-fp32", "mobile", small, 10.0)),  # composite: not what ships
+        current,
+    ]
+    append_results(results / "model.jsonl", rows)
+    text = generate_report(results, tmp_path / "REPORT.md", tmp_path / "plots").read_text()
+    targets = section(text, "## Targets")
+    assert "| 2 | 30.0 | 15.0 | 2.00× | met |" in targets  # the shipped lowering only
+    assert "| fp32 composite | 4600 | 1000 | 1040 | 2000 | 2.00× | quiet | met |" in targets
+    assert "| fp32 | 4000 | 1200 | 900 | 1800 | 1.50× | quiet | met |" in targets
+    assert "tflite-fp32-composite" in section(text, "## Suite `model` (measured)")

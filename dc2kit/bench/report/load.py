@@ -15,7 +15,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ PRECISIONS = frozenset(p for offered in EXPORT_PRECISIONS.values() for p in offe
 # Vary within one environment.
 VOLATILE_PROVENANCE = ("date", "command", "threads", LOAD_START, LOAD_END)
 MISSING = "—"
+LOW_MEMORY_SUFFIX = "-lowmem"
 _LEADING_CONFIG = ("preset", "width", "height", "k")
 # How result files written before provenance carried the load average noted it, at the start.
 _LOAD_NOTE = re.compile(r"^1-minute load average (\d+(?:\.\d+)?) on \d+ cores at start$")
@@ -56,10 +57,27 @@ def _identity(measurement: Measurement) -> tuple[str, str, str, str]:
     return (m.suite, m.runtime, m.source, _config_key(m))
 
 
+def as_measured(measurement: Measurement) -> Measurement:
+    """A host TFLite row as what it measured. Rows written before the runtimes named their
+    kernel-prediction lowering measured the composite artifact (then the only one), so they read
+    as the `tflite-<precision>-composite[-lowmem]` runtimes: `tflite-<precision>` now measures
+    the plain-ops artifact `export` ships."""
+    m = measurement
+    if (
+        m.suite != MODEL_SUITE
+        or not m.runtime.startswith("tflite-")
+        or "kernel_predict" in m.config
+    ):
+        return m
+    lowmem = LOW_MEMORY_SUFFIX if m.runtime.endswith(LOW_MEMORY_SUFFIX) else ""
+    runtime = f"{m.runtime.removesuffix(LOW_MEMORY_SUFFIX)}-composite{lowmem}"
+    return replace(m, runtime=runtime, config={**m.config, "kernel_predict": "composite"})
+
+
 def load_entries(results_dir: Path) -> tuple[list[Entry], int]:
     """The latest measurement of every configuration in `*.jsonl`, and how many were superseded."""
     entries = [
-        Entry(measurement, path.name)
+        Entry(as_measured(measurement), path.name)
         for path in sorted(results_dir.glob("*.jsonl"))
         for measurement in read_results(path)
     ]

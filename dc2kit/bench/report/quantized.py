@@ -3,8 +3,9 @@
 Like the memory target it keeps rows measured on a busy machine and says so in every row: the
 w8a8 section is measured while training runs beside it, and a ratio of two busy medians is the
 only figure there is until the suite is rerun on a quiet machine. Each row names the XNNPACK
-partitions of both artifacts (the fp32 one lowers kernel prediction as composites, w8a8 as plain
-ops), so a speed-up that comes from delegation rather than from integers shows.
+partitions of both artifacts (`tflite-fp32` lowers kernel prediction as `export` ships it, plain
+ops like w8a8; rows older than that lowering's runtime are `tflite-fp32-composite`, see
+load.as_measured), so a speed-up that comes from delegation rather than from integers shows.
 """
 
 from __future__ import annotations

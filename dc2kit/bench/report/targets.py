@@ -10,6 +10,7 @@ from typing import Any
 from dc2kit.bench.memory import rss_increment_mb
 from dc2kit.bench.micro import SUITE as MICRO_SUITE
 from dc2kit.bench.report.load import (
+    LOW_MEMORY_SUFFIX,
     MODEL_SUITE,
     Entry,
     at_size,
@@ -33,6 +34,8 @@ from dc2kit.bench.report.text import (
     ratio_text,
     share_of_peak,
 )
+from dc2kit.bench.results import Measurement
+from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT
 
 EAGER_RUNTIMES = ("torch", "torch-eager")
 FORMULATIONS = ("reference", "shift", "im2col")  # as in dc2kit.model, which would import torch
@@ -41,7 +44,6 @@ TFLITE_SPEEDUP = 1.5
 FORMULATION_SPEEDUP = 3.0
 FORMULATION_MEMORY = 1 / 3
 SHARE_OF_PEAK = 0.40
-LOW_MEMORY_SUFFIX = "-lowmem"
 MEMORY_GOAL_MIB = 1.5e9 / 2**20  # 1.5 GB (10^9 bytes), in the MiB peak_rss_mb is stored in
 MEMORY_SIZE = (1024, 768)
 
@@ -63,7 +65,8 @@ def _verdict(flags: Sequence[bool]) -> str:
 
 
 def tflite_target(measured: list[Entry]) -> TargetResult:
-    """TFLite fp32 vs PyTorch eager, mobile preset at 512×384, p50 at equal thread counts."""
+    """TFLite fp32 (the lowering `export` ships) vs PyTorch eager, mobile preset at 512×384, p50
+    at equal thread counts."""
     model = at_size(in_suite(measured, MODEL_SUITE), 512, 384, preset="mobile")
     eager = by_threads(
         e for e in model if e.measurement.runtime in EAGER_RUNTIMES and is_fp32(e.measurement)
@@ -74,6 +77,7 @@ def tflite_target(measured: list[Entry]) -> TargetResult:
         if e.measurement.runtime.startswith("tflite")
         and not e.measurement.runtime.endswith(LOW_MEMORY_SUFFIX)
         and precision_of(e.measurement) == "fp32"
+        and e.measurement.config.get("kernel_predict") == DEFAULT_KERNEL_PREDICT
     )
     rows, ratios = [], []
     for threads in sorted(set(eager) & set(tflite), key=sortable):
@@ -191,12 +195,19 @@ def share_target(measured: list[Entry]) -> TargetResult:
     )
 
 
+def _artifact_label(measurement: Measurement) -> str:
+    """The precision, and the lowering where it is not the one `export` ships."""
+    lowering = measurement.config.get("kernel_predict", DEFAULT_KERNEL_PREDICT)
+    other = "" if lowering == DEFAULT_KERNEL_PREDICT else f" {lowering}"
+    return f"{precision_of(measurement)}{other}"
+
+
 def _memory_row(default: Entry | None, lowmem: Entry) -> tuple[tuple[str | None, ...], bool]:
     peak = lowmem.measurement.peak_rss_mb
     met = peak is not None and peak <= MEMORY_GOAL_MIB
     before = default.measurement.peak_rss_mb if default else None
     row = (
-        precision_of(lowmem.measurement),
+        _artifact_label(lowmem.measurement),
         number_text(before),
         number_text(p50_of(default)) if default else None,
         number_text(peak),
