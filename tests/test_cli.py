@@ -111,6 +111,15 @@ def test_help_imports_no_heavy_library():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_help_lists_every_capture_limit(capsys):
+    from dc2kit.capture.limits import CAPTURE_LIMITS
+
+    assert main(["--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # wrapped lines joined
+    for limit in CAPTURE_LIMITS:
+        assert " ".join(limit.line().split()) in help_text
+
+
 def test_model_names_match_the_model_registries():
     from dc2kit.model import FORMULATIONS, PRESETS
     from dc2kit.names import FORMULATIONS as FORMULATION_NAMES

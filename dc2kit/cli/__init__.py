@@ -14,11 +14,13 @@ import argparse
 import json
 import shlex
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
 from dc2kit import __version__
+from dc2kit.capture.limits import CAPTURE_LIMITS
 from dc2kit.cli import bench, capture, contract, export, info, inspect, render, samples, train
 from dc2kit.cli.common import VERBOSE_HELP, ArgumentParser, UsageError, one_line
 from dc2kit.cli.quiet import other_libraries_logged
@@ -39,8 +41,22 @@ ISSUES_HINT = "please report it with the command line (rerun with --verbose for 
 EXIT_REFUSED, EXIT_BUG, EXIT_INTERRUPTED = 1, 2, 130  # a refused command line is exit 1 too
 
 
+def _limits_epilog() -> str:
+    """The bounds every capture reader enforces (README's Limits table, from the same data)."""
+    lines = [
+        textwrap.fill(limit.line(), width=78, initial_indent="  ", subsequent_indent="      ")
+        for limit in CAPTURE_LIMITS
+    ]
+    return "capture files (every command that reads one) are refused beyond:\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="dc2kit", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="dc2kit",
+        description=__doc__.splitlines()[0],
+        epilog=_limits_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"dc2kit {__version__}")
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
