@@ -14,7 +14,12 @@ from tflite_helpers import tflite_test_model
 from dc2kit.convert import tflite
 from dc2kit.convert.errors import ExportError
 from dc2kit.convert.export import ExportOptions, export_artifact
-from dc2kit.convert.export_checks import check_lowering, check_precision, check_request
+from dc2kit.convert.export_checks import (
+    check_lowering,
+    check_outputs,
+    check_precision,
+    check_request,
+)
 from dc2kit.convert.quantize import CalibrationError, CalibrationSet
 from dc2kit.convert.wrap import INPUT_NAMES
 from dc2kit.model.builder import WeightsChoice
@@ -77,6 +82,8 @@ def test_each_check_names_the_problem():
         check_request("onnx", "fp32", "ops")
     with pytest.raises(ExportError, match=r"^a\.tflite: precision int4 is not available for tfl"):
         check_precision("tflite", "int4", subject="a.tflite")
+    with pytest.raises(ExportError, match=r"^unknown output set 'some' for --outputs \(choose"):
+        check_outputs("some")
     with pytest.raises(ExportError, match=r"^unknown kernel-predict lowering 'inline'"):
         check_lowering("fp32", "inline")
     with pytest.raises(ExportError, match=r"^w8a8 needs --kernel-predict ops: a composite"):

@@ -24,6 +24,7 @@ from dc2kit.convert.targets import (
     DEFAULT_KERNEL_PREDICT,
     EXPORTABLE_FORMULATIONS,
     KERNEL_PREDICT_LOWERINGS,
+    OUTPUT_SETS,
     TARGETS,
     Precision,
 )
@@ -206,7 +207,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--size", type=model_size, default=(384, 512), help="WxH (default 512x384)")
     export.add_argument("--precision", choices=get_args(Precision), default="fp16")
     export.add_argument("--formulation", choices=EXPORTABLE_FORMULATIONS, default="shift")
-    export.add_argument("--outputs", choices=("image", "all"), default="image")
+    export.add_argument("--outputs", choices=OUTPUT_SETS, default="image")
     export.add_argument("--channels-last", action="store_true", help="TFLite: NHWC inputs/outputs")
     export.add_argument("--image-io", action="store_true", help="Core ML: image inputs/outputs")
     export.add_argument(

@@ -49,7 +49,7 @@ from dc2kit.convert.coreml_package import (
     predict_coreml,
 )
 from dc2kit.convert.errors import ExportError, first_line
-from dc2kit.convert.export_checks import check_precision
+from dc2kit.convert.export_checks import check_outputs, check_precision
 from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.targets import Precision
 from dc2kit.convert.wrap import ExportWrapper, OutputSet, refuse_unexportable
@@ -169,8 +169,7 @@ def _check_arguments(model: DC2Net, path: Path, precision: str, outputs: str) ->
     if not isinstance(model, DC2Net):
         raise ExportError(f"{path}: export_coreml takes a DC2Net, got {type(model).__name__}")
     check_precision("coreml", precision, subject=path)
-    if outputs not in ("image", "all"):
-        raise ExportError(f"{path}: outputs must be 'image' or 'all', got {outputs!r}")
+    check_outputs(outputs, subject=path)
     refuse_unexportable(model, path)
     check_destination(path)
 

@@ -14,6 +14,7 @@ from dc2kit.convert.errors import ExportError
 from dc2kit.convert.targets import (
     APP_IO_PRECISIONS,
     KERNEL_PREDICT_LOWERINGS,
+    OUTPUT_SETS,
     PRECISIONS,
     TARGETS,
     W8A8_KERNEL_PREDICT,
@@ -36,6 +37,12 @@ def check_precision(
     if precision not in allowed:
         where = f"{target} with --app-io" if app_io else target
         _refuse(subject, f"precision {precision} is not available for {where} {_choices(allowed)}")
+
+
+def check_outputs(outputs: str, *, subject: object = None) -> None:
+    """Refuse an output set the exporters do not know."""
+    if outputs not in OUTPUT_SETS:
+        _refuse(subject, f"unknown output set {outputs!r} for --outputs {_choices(OUTPUT_SETS)}")
 
 
 def check_lowering(precision: str, kernel_predict: str, *, subject: object = None) -> None:

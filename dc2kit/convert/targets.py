@@ -10,12 +10,14 @@ from typing import Literal
 Target = Literal["coreml", "tflite"]
 Precision = Literal["fp32", "fp16", "int8", "w8a8"]
 KernelPredictLowering = Literal["composite", "ops"]
+OutputSet = Literal["image", "all"]  # the final image only, or every scale's outputs too
 
 TARGETS: tuple[Target, ...] = ("coreml", "tflite")
 PRECISIONS: dict[Target, tuple[Precision, ...]] = {
     "coreml": ("fp32", "fp16"),
     "tflite": ("fp32", "fp16", "int8", "w8a8"),  # w8a8: full-integer, calibrated
 }
+OUTPUT_SETS: tuple[OutputSet, ...] = ("image", "all")
 SUFFIXES: dict[Target, str] = {"coreml": ".mlpackage", "tflite": ".tflite"}
 GATES_DB: dict[Precision, float] = {  # minimum PSNR
     "fp32": 80.0,

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from dc2kit.atomic import write_atomically
 from dc2kit.convert.artifact import Layout, TensorSpec, TFLiteArtifact
 from dc2kit.convert.errors import ExportError, first_line
-from dc2kit.convert.export_checks import check_lowering, check_precision
+from dc2kit.convert.export_checks import check_lowering, check_outputs, check_precision
 from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.quantize import CalibrationSet, quantize_w8a8
 from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering, Precision
@@ -109,8 +109,7 @@ def _check_arguments(
 ) -> None:
     """The request's refusals (`export_checks`; the lowering's when it is known), naming `path`."""
     check_precision("tflite", precision, subject=path)
-    if outputs not in ("image", "all"):
-        raise ExportError(f"{path}: unknown output set {outputs!r}; choose 'image' or 'all'")
+    check_outputs(outputs, subject=path)
     if kernel_predict is not None:
         check_lowering(precision, kernel_predict, subject=path)
     if not path.parent.is_dir():

@@ -7,18 +7,17 @@ W and UW and both masks (for visualisation and debugging), named `<field>_<facto
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from torch import Tensor, nn
 
 from dc2kit.convert.errors import ExportError
-from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS
+from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS, OutputSet
 from dc2kit.model import DC2Net
 from dc2kit.model.dc2 import ScaleOutput
 from dc2kit.model.defocus import SCALE_FACTORS
 from dc2kit.model.kernel_predict import KernelPredict
 
-OutputSet = Literal["image", "all"]
 INPUT_NAMES = ("w", "uw", "defocus_w", "defocus_t")
 
 
