@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from dc2kit.cli import build_parser, main
 from dc2kit.cli.capture import open_record
@@ -100,7 +100,11 @@ def test_capture_info_describes_a_dump_without_its_photo(tmp_path, capsys):
     assert main([*argv, "--depth16-stride", ROW, "--rotation", "180", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["image"] is None and summary["orientation"] == 3
-    assert summary["notes"] == ["no photo given: the DEPTH16 dump alone, turned 180° clockwise"]
+    assert summary["notes"] == [
+        "no photo given: the depth alone, beside a black stand-in of its size",
+        "orientation 3 given by --rotation 180 applied to the photo and to the depth map, "
+        "taken to share the photo's stored pixels",
+    ]
     depth, _ = _expected(180)
     assert (summary["depth"]["width"], summary["depth"]["height"]) == (WIDTH, HEIGHT)
     assert summary["depth"]["max"] == pytest.approx(np.nanmax(depth))
@@ -112,7 +116,7 @@ def test_capture_info_describes_a_dump_without_its_photo(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["capture", "info"], "FILE is required; only a --depth16 dump may come without it"),
+        (["capture", "info"], "FILE is required; only a raw dump (--depth16, --arcore-depth)"),
         (["render", "--depth16", "d.raw", "--depth16-size", "8x6"], "arguments are required: file"),
     ],
 )
@@ -150,8 +154,11 @@ def test_render_a_depth16_dump_with_its_lens_given_as_flags(tmp_path, capsys):
         (["--depth16-size", SIZE, "--depth16-stride", "14"], "row stride 14 is not an integer"),
         (["--depth16-size", SIZE], "buffer has 136 bytes; 8x6 with stride 16 needs 96"),
         (["--depth16-size", "8x8", "--depth16-stride", ROW], "with stride 24 needs 184 to 192"),
-        ([], "a DEPTH16 dump needs --depth16-size WxH"),
-        (["--depth16-size", SIZE, "--depth", "d.png"], "give one separate depth map, not both"),
+        ([], "depth.raw: a raw DEPTH16 dump needs --depth16-size WxH"),
+        (
+            ["--depth16-size", SIZE, "--depth", "d.png"],
+            "--depth and --depth16: give one separate depth map",
+        ),
         (["--depth16-size", SIZE, "--depth-scale", "2"], "--depth-scale: used with --depth only"),
         (["--depth16-size", SIZE, "--focal-length-px", "0"], "--focal-length-px: must be"),
     ],
@@ -173,7 +180,7 @@ def test_a_bad_depth16_command_line_is_one_line_and_writes_nothing(
     ("extra", "message"),
     [
         (["--depth16-size", SIZE], "--depth16-size: used with --depth16 only"),
-        (["--rotation", "0"], "--rotation: used with --depth16 only"),
+        (["--rotation", "0"], "--rotation: used with --depth16 or --arcore-depth only"),
         (["--depth16-stride", ROW], "--depth16-stride: used with --depth16 only"),
     ],
 )
@@ -189,3 +196,53 @@ def test_help_describes_the_depth16_form(capsys):
     for phrase in ("--depth16 RAW", "--depth16-size WxH", "--depth16-stride BYTES", "--rotation"):
         assert phrase in text
     assert "low 13 bits" in text and "clockwise degrees" in text
+
+
+def _jpeg_photo(tmp_path: Path, orientation: int | None) -> Path:
+    """The test photo as a JPEG with EXIF `orientation` (None: no EXIF Orientation at all)."""
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[ExifTags.Base.Orientation] = orientation
+    path = tmp_path / "photo.jpg"
+    Image.open(_photo(tmp_path)).save(path, quality=95, exif=exif)
+    return path
+
+
+SHARED = "applied to the photo and to the depth map, taken to share the photo's stored pixels"
+
+
+@pytest.mark.parametrize(
+    ("exif", "rotation", "notes"),
+    [
+        (None, "90", [f"orientation 6 given by --rotation 90 {SHARED}"]),
+        (3, "90", ["orientation 6 given by --rotation 90; the image's EXIF says 3, not used"]),
+        (6, None, [f"the photo's EXIF Orientation 6 {SHARED}"]),
+        (1, None, ["the photo's EXIF Orientation 1: upright, nothing turned"]),
+        (None, "0", ["orientation 1 given by --rotation 0: upright, nothing turned"]),
+        (None, None, ["no orientation given and no EXIF Orientation: pixels used as stored"]),
+    ],
+)
+def test_the_notes_say_where_the_turn_came_from(tmp_path, capsys, exif, rotation, notes):
+    """The flag, the photo's EXIF, or neither: each named, never EXIF for the flag's turn."""
+    argv = ["capture", "info", str(_jpeg_photo(tmp_path, exif)), "--depth16", str(_dump(tmp_path))]
+    argv += ["--depth16-size", SIZE, "--depth16-stride", ROW, "--json"]
+    argv += [] if rotation is None else ["--rotation", rotation]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["notes"][: len(notes)] == notes
+    expected = {None: exif or 1, "0": 1, "90": 6}[rotation]
+    assert summary["orientation"] == expected
+    if rotation is not None:
+        assert not any("EXIF Orientation" in note for note in summary["notes"])
+        if exif not in (None, 1):
+            assert f"orientation 6 given by --rotation 90 {SHARED}" in summary["notes"]
+
+
+def test_render_notes_name_the_rotation_flag(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = ["render", *_argv(tmp_path, "--depth16-size", SIZE, "--depth16-stride", ROW)]
+    argv += ["--rotation", "90", "--focus", "20,30", "--blur-strength", "2"]
+    assert main([*argv, "--max-side", "0", "--out", str(out), "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert f"orientation 6 given by --rotation 90 {SHARED}" in notes
+    assert not any("EXIF Orientation" in note for note in notes)

@@ -89,7 +89,8 @@ def test_cli_refuses_a_zero_or_nan_scale_in_one_line(tmp_path, photo, scale, cap
 
 def test_pair_flags_without_a_depth_map_are_refused(photo, capsys):
     assert main(["capture", "info", str(photo), "--pixel-pitch-mm", "0.001"]) == 1
-    assert "--pixel-pitch-mm: used with --depth or --depth16 only" in capsys.readouterr().err
+    message = "--pixel-pitch-mm: used with --depth or --depth16 or --arcore-depth only"
+    assert message in capsys.readouterr().err
 
 
 def test_focal_length_and_pixel_pitch_make_fnumber_possible(tmp_path, photo, capsys):

@@ -18,7 +18,7 @@ from PIL import Image
 from dc2kit.capture.decoders import JPEG_ONLY, PNG_OR_JPEG, decode_image, grey_codes, rgb_array
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.orientation import is_valid, to_displayed
+from dc2kit.capture.orientation import UPRIGHT, is_valid, to_displayed
 from dc2kit.capture.pair import check_aspect, load_rgb, pair_orientation
 from dc2kit.capture.photo import read_photo
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
@@ -208,33 +208,37 @@ def pack_rows(rows: np.ndarray, row_stride: int | None) -> bytes:
 
 
 def metric_depth_record(
-    image: str | Path | np.ndarray,
+    image: str | Path | np.ndarray | None,
     depth: np.ndarray,
     confidence: np.ndarray | None,
     source_format: str,
     path: str | Path,
     orientation: int | None = None,
+    orientation_from: str = "the caller",
 ) -> CaptureRecord:
     """A camera buffer's metric depth (metres, absolute) beside its colour image, as displayed.
 
     The buffer shares the camera image's stored pixels, so the image's turn to display (its EXIF
     Orientation, or `orientation` when the caller gives one: it overrides the file's) is applied
     to the depth and confidence too, unless the map's aspect shows it was made from the displayed
-    image (`capture.pair.pair_orientation`). The notes say which.
+    image (`capture.pair.pair_orientation`). The notes say where the turn came from (the photo's
+    EXIF, `orientation_from`, e.g. a command-line flag, or neither) and what it turned. With no
+    image (None) a black one of the buffer's size stands in, said in the notes.
     """
     if orientation is not None and not is_valid(orientation):
         raise ValueError(f"{path}: orientation {orientation!r} is not an EXIF orientation 1–8")
-    if isinstance(image, np.ndarray):
+    if image is None:
+        rgb, stored = np.zeros((*depth.shape, 3), np.uint8), None
+    elif isinstance(image, np.ndarray):
         rgb, stored = load_rgb(image), None
     else:
         rgb, stored = read_photo(image)
-    notes: list[str] = []
-    turn = stored if orientation is None else orientation
-    if orientation is not None and stored not in (None, orientation):
-        notes.append(
-            f"orientation {orientation} given by the caller; the image's EXIF says {stored}"
-        )
-    photo_turn, depth_turn = pair_orientation(rgb.shape, depth.shape, turn, notes)
+    turn, named, notes = _turn_and_source(orientation, stored, orientation_from)
+    if image is None:
+        notes.insert(0, "no photo given: the depth alone, beside a black stand-in of its size")
+    photo_turn, depth_turn = UPRIGHT, UPRIGHT
+    if turn not in (None, UPRIGHT):
+        photo_turn, depth_turn = pair_orientation(rgb.shape, depth.shape, turn, notes, named)
     rgb, depth = to_displayed(rgb, photo_turn), to_displayed(depth, depth_turn)
     if confidence is not None:
         confidence = to_displayed(confidence, depth_turn)
@@ -251,3 +255,27 @@ def metric_depth_record(
         orientation=photo_turn,
         notes=notes,
     )
+
+
+def _turn_and_source(
+    orientation: int | None, stored: int | None, orientation_from: str
+) -> tuple[int | None, str, list[str]]:
+    """(the turn to apply, a phrase naming where it came from, notes on an upright or absent one).
+
+    A given orientation wins over the photo's EXIF (and the notes say it overrode one); with
+    neither, the pixels stay as stored.
+    """
+    notes: list[str] = []
+    if orientation is not None:
+        named = f"orientation {orientation} given by {orientation_from}"
+        if stored not in (None, orientation):
+            notes.append(f"{named}; the image's EXIF says {stored}, not used")
+        turn = orientation
+    elif stored is not None:
+        named, turn = f"the photo's EXIF Orientation {stored}", stored
+    else:
+        named, turn = "", None
+        notes.append("no orientation given and no EXIF Orientation: pixels used as stored")
+    if turn == UPRIGHT:
+        notes.append(f"{named}: upright, nothing turned")
+    return turn, named, notes

@@ -48,7 +48,7 @@ def decode_arcore_confidence(
 
 def read_arcore_depth(
     depth_path: str | Path,
-    image: str | Path | np.ndarray,
+    image: str | Path | np.ndarray | None,
     *,
     confidence_path: str | Path | None = None,
     width: int | None = None,
@@ -56,26 +56,32 @@ def read_arcore_depth(
     row_stride: int | None = None,
     confidence_row_stride: int | None = None,
     orientation: int | None = None,
+    orientation_from: str = "the caller",
 ) -> CaptureRecord:
-    """ARCore depth (and confidence) beside the camera image (a path or RGB uint8 array).
+    """ARCore depth (and confidence) beside the camera image (a path, an RGB uint8 array, or
+    None for the depth alone).
 
     Files ending in `.png` are read as 16-bit (depth) or 8-bit (confidence) PNGs; anything
     else is a raw buffer and needs `width` and `height`. The record is as displayed: the
     image's EXIF Orientation, or `orientation` (an EXIF code, e.g. from
-    `capture.orientation.orientation_for_rotation`), turns image, depth and confidence alike.
+    `capture.orientation.orientation_for_rotation`), turns image, depth and confidence alike;
+    the notes name `orientation_from` as its source.
     """
     depth = _read_depth(depth_path, width, height, row_stride)
     confidence = None
     if confidence_path is not None:
         confidence = _read_confidence(confidence_path, depth.shape, confidence_row_stride)
-    return metric_depth_record(image, depth, confidence, "arcore_depth16", depth_path, orientation)
+    return metric_depth_record(
+        image, depth, confidence, "arcore_depth16", depth_path, orientation, orientation_from
+    )
 
 
 def _metres(millimetres: np.ndarray) -> np.ndarray:
     return np.where(millimetres > 0, millimetres / 1000.0, np.nan).astype(np.float32)
 
 
-def _is_png(path: str | Path) -> bool:
+def is_png(path: str | Path) -> bool:
+    """Whether a depth or confidence dump is a PNG (by its name, as apps save them)."""
     return Path(path).suffix.lower() == ".png"
 
 
@@ -90,7 +96,7 @@ def _png_codes(path: str | Path, bits: int, what: str) -> np.ndarray:
 def _read_depth(
     path: str | Path, width: int | None, height: int | None, row_stride: int | None
 ) -> np.ndarray:
-    if _is_png(path):
+    if is_png(path):
         return _metres(_png_codes(path, 16, "ARCore depth"))
     if width is None or height is None:
         raise CaptureError(path, "a raw ARCore depth buffer needs width and height")
@@ -100,7 +106,7 @@ def _read_depth(
 def _read_confidence(
     path: str | Path, shape: tuple[int, ...], row_stride: int | None
 ) -> np.ndarray:
-    if _is_png(path):
+    if is_png(path):
         confidence = (_png_codes(path, 8, "ARCore confidence") / 255.0).astype(np.float32)
     else:
         height, width = shape

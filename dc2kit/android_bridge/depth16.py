@@ -52,23 +52,27 @@ def decode_depth16(
 
 def read_depth16(
     buffer_path: str | Path,
-    image: str | Path | np.ndarray,
+    image: str | Path | np.ndarray | None,
     *,
     width: int,
     height: int,
     row_stride: int | None = None,
     orientation: int | None = None,
+    orientation_from: str = "the caller",
 ) -> CaptureRecord:
-    """A DEPTH16 dump plus the colour image it belongs to (a path or an RGB uint8 array).
+    """A DEPTH16 dump plus the colour image it belongs to (a path, an RGB uint8 array, or None
+    for the dump alone).
 
     The record is as displayed: the image's EXIF Orientation, or `orientation` (an EXIF code;
     `capture.orientation.orientation_for_rotation` turns Android's clockwise degrees into one),
-    turns the image, depth and confidence alike.
+    turns the image, depth and confidence alike; the notes name `orientation_from` as its source.
     """
     depth, confidence = decode_depth16(
         read_file_bytes(buffer_path), width, height, row_stride, path=buffer_path
     )
-    return metric_depth_record(image, depth, confidence, "depth16", buffer_path, orientation)
+    return metric_depth_record(
+        image, depth, confidence, "depth16", buffer_path, orientation, orientation_from
+    )
 
 
 def encode_depth16(

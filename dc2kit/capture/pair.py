@@ -152,9 +152,11 @@ def pair_orientation(
     depth_shape: tuple[int, ...],
     orientation: int | None,
     notes: list[str],
+    named: str = "",
 ) -> tuple[int, int]:
     """(turn for the photo, turn for the depth map): the photo's EXIF orientation for both, or
-    for the photo only when the map was made from the displayed photo.
+    for the photo only when the map was made from the displayed photo. `named` is where the
+    orientation came from, for the notes (default: "EXIF Orientation N").
 
     A separate depth map (a pair's file, a DEPTH16 or ARCore buffer) may have been made from the
     stored pixels or from the displayed photo. When the orientation swaps the axes, the map's
@@ -163,8 +165,9 @@ def pair_orientation(
     """
     if orientation is None or orientation == UPRIGHT:
         return UPRIGHT, UPRIGHT
+    named = named or f"EXIF Orientation {orientation}"
     if not is_valid(orientation):
-        notes.append(f"EXIF Orientation {orientation} is not 1–8: pixels used as stored")
+        notes.append(f"{named} is not 1–8: pixels used as stored")
         return UPRIGHT, UPRIGHT
     height, width = image_shape[:2]
     if (
@@ -174,11 +177,11 @@ def pair_orientation(
     ):
         notes.append(
             f"depth map has the displayed photo's aspect: taken as already in displayed "
-            f"orientation (EXIF Orientation {orientation} applied to the photo only)"
+            f"orientation ({named} applied to the photo only)"
         )
         return orientation, UPRIGHT
     notes.append(
-        f"EXIF Orientation {orientation} applied to the photo and to the depth map, "
+        f"{named} applied to the photo and to the depth map, "
         "taken to share the photo's stored pixels"
     )
     return orientation, orientation

@@ -18,7 +18,13 @@ from dc2kit.cli.common import (
     output_file,
     print_result,
 )
-from dc2kit.cli.depth16 import add_depth16_arguments, given_depth16_options, open_depth16
+from dc2kit.cli.raw_depth import (
+    RAW_DEPTH_FLAGS,
+    add_raw_depth_arguments,
+    given_raw_depth,
+    open_raw_depth,
+    stray_raw_depth_options,
+)
 from dc2kit.errors import Dc2kitError
 
 if TYPE_CHECKING:
@@ -37,16 +43,16 @@ def capture_file(text: str) -> Path:
 
 def capture_arguments(parser: argparse.ArgumentParser, *, photo_optional: bool = False) -> None:
     """The capture file and the flags that describe a separate depth map; with `photo_optional`
-    a DEPTH16 dump may come without its photo."""
+    a raw depth dump (DEPTH16, ARCore) may come without its photo."""
     from dc2kit.capture.record import Accuracy, DepthKind, DepthUnits
 
     parser.add_argument(
         "file",
         type=capture_file,
         nargs="?" if photo_optional else None,
-        help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, image (with --depth or "
-        "--depth16), or sample:NAME"
-        + ("; may be left out with --depth16 (the dump alone)" if photo_optional else ""),
+        help="HEIC, portrait JPEG, Dynamic Depth or GDepth JPEG, image (with --depth, "
+        "--depth16 or --arcore-depth), or sample:NAME"
+        + ("; may be left out with a raw dump (the dump alone)" if photo_optional else ""),
     )
     pair = parser.add_argument_group("a separate depth map (image + --depth)")
     pair.add_argument("--depth", help="a separate depth/disparity map (PNG, 16-bit PNG, NPY)")
@@ -65,23 +71,23 @@ def capture_arguments(parser: argparse.ArgumentParser, *, photo_optional: bool =
     pair.add_argument(
         "--focal-length-px",
         type=float_range(0, 1e6, low_open=True),
-        help="focal length in pixels of the (displayed) image (also with --depth16)",
+        help="focal length in pixels of the (displayed) image (also with a raw dump)",
     )
     pair.add_argument(
         "--pixel-pitch-mm",
         type=float_range(0, 1, low_open=True),
         help="sensor pixel pitch in mm at the image's size (with --focal-length-px: --fnumber; "
-        "also with --depth16)",
+        "also with a raw dump)",
     )
-    add_depth16_arguments(parser)
+    add_raw_depth_arguments(parser)
 
 
 # A separate map's option → the flags that give a separate map it describes.
 SEPARATE_MAP_OPTIONS = {
     "depth_scale": ("--depth",),
     "depth_missing": ("--depth",),
-    "focal_length_px": ("--depth", "--depth16"),
-    "pixel_pitch_mm": ("--depth", "--depth16"),
+    "focal_length_px": ("--depth", *RAW_DEPTH_FLAGS),
+    "pixel_pitch_mm": ("--depth", *RAW_DEPTH_FLAGS),
 }
 
 
@@ -91,16 +97,16 @@ class PairOptionError(Dc2kitError):
 
 def _check_separate_map_options(args: argparse.Namespace) -> None:
     """Refuse options that describe a separate map when no such map is given."""
-    maps = {"--depth": args.depth is not None, "--depth16": args.depth16 is not None}
-    if all(maps.values()):
-        raise PairOptionError("--depth and --depth16: give one separate depth map, not both")
+    given = ["--depth"] * (args.depth is not None) + [f.flag for f in given_raw_depth(args)]
+    if len(given) > 1:
+        raise PairOptionError(f"{' and '.join(given)}: give one separate depth map, not several")
     defaults = {"depth_scale": 1.0}
     stray: dict[str, list[str]] = {}
     for name, owners in SEPARATE_MAP_OPTIONS.items():
-        if getattr(args, name) != defaults.get(name) and not any(maps[o] for o in owners):
+        if getattr(args, name) != defaults.get(name) and not set(owners) & set(given):
             stray.setdefault(" or ".join(owners), []).append("--" + name.replace("_", "-"))
-    if not maps["--depth16"] and given_depth16_options(args):
-        stray.setdefault("--depth16", []).extend(given_depth16_options(args))
+    for owners, flags in stray_raw_depth_options(args).items():
+        stray.setdefault(owners, []).extend(flags)
     if stray:
         raise PairOptionError(
             "; ".join(
@@ -114,8 +120,9 @@ def open_record(args: argparse.Namespace) -> CaptureRecord:
     from dc2kit.readers import open_capture
 
     _check_separate_map_options(args)
-    if args.depth16 is not None:
-        return open_depth16(args)
+    raw = given_raw_depth(args)
+    if raw:
+        return open_raw_depth(args, raw[0])
     return open_capture(
         args.file,
         depth=args.depth,
@@ -178,8 +185,11 @@ def _range(depth: dict[str, Any]) -> str:
 
 
 def cmd_capture_info(args: argparse.Namespace) -> int:
-    if args.file is None and args.depth16 is None:
-        raise UsageError("FILE is required; only a --depth16 dump may come without it", args.json)
+    if args.file is None and not given_raw_depth(args):
+        raise UsageError(
+            f"FILE is required; only a raw dump ({', '.join(RAW_DEPTH_FLAGS)}) may come without it",
+            args.json,
+        )
     summary = capture_summary(open_record(args))
     if args.file is None:
         summary["image"] = None
