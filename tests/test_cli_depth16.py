@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import ExifTags, Image
+from raw_dumps import NUMPY_TURNS, assert_read_as_displayed, gradient_photo, padded_rows
 
 from dc2kit.cli import build_parser, main
 from dc2kit.cli.capture import open_record
@@ -21,8 +22,6 @@ from dc2kit.cli.capture import open_record
 WIDTH, HEIGHT, STRIDE = 8, 6, 24  # 16 bytes of samples and 8 of padding per row
 PHOTO_SCALE = 8  # the photo is 64×48: the buffer's aspect
 SIZE, ROW = f"{WIDTH}x{HEIGHT}", str(STRIDE)
-# Clockwise degrees → the same turn as numpy quarter turns (anticlockwise).
-NUMPY_TURNS = {None: 0, 0: 0, 90: -1, 180: 2, 270: 1}
 
 
 def _samples() -> tuple[np.ndarray, np.ndarray]:
@@ -37,19 +36,13 @@ def _samples() -> tuple[np.ndarray, np.ndarray]:
 def _dump(tmp_path: Path, stride: int = STRIDE) -> Path:
     millimetres, codes = _samples()
     samples = (millimetres | (codes << 13)).astype("<u2")
-    rows = np.zeros((HEIGHT, stride), dtype=np.uint8)
-    rows[:, : 2 * WIDTH] = samples.view(np.uint8).reshape(HEIGHT, 2 * WIDTH)
     path = tmp_path / "depth.raw"
-    path.write_bytes(rows.tobytes()[: stride * (HEIGHT - 1) + 2 * WIDTH])  # no last padding
+    path.write_bytes(padded_rows(samples.view(np.uint8).reshape(HEIGHT, 2 * WIDTH), stride))
     return path
 
 
 def _photo(tmp_path: Path) -> Path:
-    y, x = np.mgrid[0 : HEIGHT * PHOTO_SCALE, 0 : WIDTH * PHOTO_SCALE]
-    rgb = np.stack([x * 4 % 256, y * 5 % 256, (x + y) % 256], axis=-1).astype(np.uint8)
-    path = tmp_path / "photo.png"
-    Image.fromarray(rgb).save(path)
-    return path
+    return gradient_photo(tmp_path, WIDTH * PHOTO_SCALE, HEIGHT * PHOTO_SCALE)
 
 
 def _expected(rotation: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -72,12 +65,8 @@ def test_a_depth16_dump_reads_by_the_formula_and_turns_for_display(tmp_path, rot
     extra += [] if rotation is None else ["--rotation", str(rotation)]
     args = build_parser().parse_args(["capture", "info", *_argv(tmp_path, *extra)])
     record = open_record(args)
-    depth, confidence = _expected(rotation)
-    np.testing.assert_allclose(record.depth, depth, rtol=1e-6)  # NaN holes compare equal
-    np.testing.assert_allclose(record.confidence, confidence, rtol=1e-6)
-    photo = np.asarray(Image.open(tmp_path / "photo.png"))
-    np.testing.assert_array_equal(record.image, np.rot90(photo, NUMPY_TURNS[rotation]))
-    assert record.source_format == "depth16" and record.units.value == "m"
+    assert_read_as_displayed(record, tmp_path / "photo.png", *_expected(None), rotation)
+    assert record.source_format == "depth16"
 
 
 def test_capture_info_reports_the_dump(tmp_path, capsys):
