@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from dc2kit.atomic import write_atomically
 from dc2kit.convert.app_io import INPUT_NAMES, OUTPUT_NAME, AppInputs, AppIOGraph
-from dc2kit.convert.errors import ExportError, first_line
+from dc2kit.convert.errors import ExportError
 from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering
 from dc2kit.convert.tflite import convert_module, quantize_flatbuffer
@@ -59,11 +58,7 @@ def export_app_tflite(
     graph = AppIOGraph(with_lowered_kernel_predict(model, kernel_predict), LAYOUT).eval()
     feeds = sample_inputs(model).torch_feeds(LAYOUT)
     sample = dict(zip(INPUT_NAMES, feeds, strict=True))
-    try:
-        with torch.no_grad():
-            flatbuffer = convert_module(_Named(graph).eval(), sample, SIGNATURE)
-    except Exception as error:
-        raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
+    flatbuffer = convert_module(_Named(graph).eval(), sample, SIGNATURE, path)
     entries = weights_metadata(weights)
     config = model.config
     description = (

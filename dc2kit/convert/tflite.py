@@ -131,12 +131,21 @@ def _sample_inputs(model: DC2Net, channels_last: bool) -> dict[str, Tensor]:
     return dict(zip(INPUT_NAMES, inputs, strict=True))
 
 
-def convert_module(module: nn.Module, sample: dict[str, Tensor], signature_name: str) -> bytes:
-    """The fp32 flatbuffer of `module` traced on keyword `sample` inputs, one named signature."""
+def convert_module(
+    module: nn.Module, sample: dict[str, Tensor], signature_name: str, destination: Path
+) -> bytes:
+    """The fp32 flatbuffer of `module` traced on keyword `sample` inputs, one named signature;
+    any converter failure is an ExportError naming `destination`, on one line."""
     import litert_torch
 
-    converter = litert_torch.signature(signature_name, module, sample_kwargs=sample)
-    return converter.convert().model_content()
+    try:
+        with torch.no_grad():
+            converter = litert_torch.signature(signature_name, module, sample_kwargs=sample)
+            return converter.convert().model_content()
+    except Exception as error:
+        raise ExportError(
+            f"{destination}: litert-torch conversion failed: {first_line(error)}"
+        ) from error
 
 
 def _quantization_recipe(precision: str) -> list[dict]:
@@ -260,13 +269,7 @@ def export_tflite(
         calibration = calibration.checked(shapes, path, channels_last)
     wrapper = ExportWrapper(with_lowered_kernel_predict(model, kernel_predict), outputs).eval()
     module = NamedSignature(wrapper, channels_last).eval()
-    try:
-        with torch.no_grad():
-            flatbuffer = convert_module(
-                module, _sample_inputs(model, channels_last), signature_name
-            )
-    except Exception as error:
-        raise ExportError(f"{path}: litert-torch conversion failed: {first_line(error)}") from error
+    flatbuffer = convert_module(module, _sample_inputs(model, channels_last), signature_name, path)
     entries = weights_metadata(weights)
     config = model.config
     description = (
