@@ -137,7 +137,12 @@ def test_gpu_runs_the_plain_ops_artifact_and_refuses_composites(tmp_path):
     workload = Workload("mobile", *TINY, threads=4, weights=resolve_weights("mobile", RANDOM))
     gpu = RUNTIMES["android-gpu"].artifact_path(workload, tmp_path)
     assert gpu.name.endswith("-fp32-ops.tflite")
-    assert gpu != RUNTIMES["android-cpu"].artifact_path(workload, tmp_path)
+    # The CPU runs what `export` ships (tflite-fp32's cache entry), the NPU the composite one.
+    for android, host in (("cpu", "tflite-fp32"), ("npu", "tflite-fp32-composite")):
+        path = RUNTIMES[f"android-{android}"].artifact_path(workload, tmp_path)
+        assert path == RUNTIMES[host].artifact_path(workload, tmp_path)
+    assert RUNTIMES["android-cpu"].artifact_path(workload, tmp_path) == gpu
+    assert RUNTIMES["android-npu"].describe()["kernel_predict"] == "composite"
     assert RUNTIMES["android-gpu"].describe()["kernel_predict"] == "ops"
     # A cache entry holding a composite (here the op alone) is refused, not timed on the CPU.
     gpu.parent.mkdir(parents=True)

@@ -7,6 +7,7 @@ import json
 import resource
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,12 +21,15 @@ from dc2kit.bench.runtimes import Workload
 from dc2kit.bench.timing import achieved_gflops, summarize, trimmed_mean
 from dc2kit.bench.worker import TASKS, USAGE, main, run_worker
 from dc2kit.convert.residency import xnnpack_residency
+from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT
+from dc2kit.convert.tflite_report import count_ops, read_tflite_subgraphs
 from dc2kit.model import preset_config
 from dc2kit.model.builder import WeightsChoice, resolve_weights
 from dc2kit.model.summary import model_costs
 
 TINY = (64, 96)  # (height, width)
 RANDOM = WeightsChoice.random(0)  # latency does not depend on the weights' values
+CACHE = Path("cache")  # artifact paths only: nothing is written there
 QUICK = {"runs": 3, "seconds": 0.0, "warmup": 1, "weights": RANDOM}
 
 
@@ -216,7 +220,6 @@ def test_tflite_export_is_cached_and_reused(tflite_bench_run):
     assert "XNNPACK" in first.config["executor"]
     assert any("XNNPACK delegate" in note for note in first.notes)  # LiteRT's own log line
     assert first.placement == xnnpack_residency(artifact).as_placement()  # residency per row
-    assert first.placement["undelegated"] == {"STABLEHLO_COMPOSITE(dc2kit.kernel_predict)": 8}
 
     events: list[BenchProgress] = []
     (second,) = run_benchmarks(
@@ -228,6 +231,45 @@ def test_tflite_export_is_cached_and_reused(tflite_bench_run):
 
     run = RUNTIMES["tflite-fp32"].prepare(workload, work_dir)  # in-process load of the cache
     assert run()["image"].shape == (1, 3, *TINY)
+
+
+def test_default_tflite_row_measures_the_shipped_fully_delegated_artifact(tflite_bench_run):
+    """`tflite-fp32` measures what `export` ships (plain ops): one XNNPACK partition, nothing
+    left to LiteRT's own kernels, and the row and the cache entry both name the lowering."""
+    default, lowmem = tflite_bench_run.measurements
+    for row in (default, lowmem):
+        assert row.config["kernel_predict"] == DEFAULT_KERNEL_PREDICT == "ops"
+        (delegate,) = row.placement["delegates"]
+        assert (delegate["partitions"], delegate["undelegated_nodes"]) == (1, 0)
+        assert delegate["delegated_nodes"] > 0
+        assert row.placement["undelegated"] == {}
+        assert row.placement["fully_accelerated"] is True
+    workload = Workload("mobile", *TINY, threads=1, weights=resolve_weights("mobile", RANDOM))
+    artifact = RUNTIMES["tflite-fp32"].artifact_path(workload, tflite_bench_run.work_dir)
+    assert artifact.name.endswith("-fp32-ops.tflite") and artifact.exists()
+    assert not any(
+        op.startswith("STABLEHLO_COMPOSITE") for op in count_ops(read_tflite_subgraphs(artifact))
+    )
+
+
+def test_composite_runtimes_are_named_described_and_cached_apart():
+    """The composite lowering stays measurable under its own names and cache entries; w8a8 has
+    no composite variant (a composite can be neither quantized nor delegated)."""
+    workload = Workload("mobile", *TINY, threads=1, weights=resolve_weights("mobile", RANDOM))
+    for precision in ("fp32", "fp16", "int8"):
+        for suffix in ("", "-lowmem"):
+            default = RUNTIMES[f"tflite-{precision}{suffix}"]
+            composite = RUNTIMES[f"tflite-{precision}-composite{suffix}"]
+            assert default.describe()["kernel_predict"] == "ops"
+            assert composite.describe()["kernel_predict"] == "composite"
+            assert composite.describe()["precision"] == precision
+            ops, composites = (
+                r.artifact_path(workload, Path("cache")) for r in (default, composite)
+            )
+            assert ops.name.endswith(f"-{precision}-ops.tflite")
+            assert composites == ops.with_name(ops.name.replace("-ops.", "-composite."))
+    assert "tflite-w8a8-composite" not in RUNTIMES
+    assert RUNTIMES["tflite-w8a8"].describe()["kernel_predict"] == "ops"
 
 
 def test_failing_child_raises_with_its_last_error_line(tmp_path):

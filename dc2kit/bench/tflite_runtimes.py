@@ -1,9 +1,12 @@
 """LiteRT (TFLite) runtimes of `dc2kit bench`: the interpreter with XNNPACK by default, and the
 low-memory `CompiledModel` path with XNNPACK's transient indirection buffer (`-lowmem`).
 
-`w8a8` (full-integer, calibrated on `dc2kit.calibration`'s set) is quantized from the
-`--kernel-predict ops` fp32 conversion: a kernel-prediction composite can be neither quantized nor
-delegated. The other precisions quantize the default (composite) conversion.
+`tflite-<precision>` measures what `dc2kit export --target tflite` ships: kernel prediction lowered
+as `DEFAULT_KERNEL_PREDICT` (plain ops, one XNNPACK partition). `tflite-<precision>-composite`
+measures the composite lowering published beside it (`…_composite.tflite`, for NPU compilers).
+Each row's config names its lowering, and so does each cached artifact's file name. `w8a8`
+(full-integer, calibrated on `dc2kit.calibration`'s set) exists only as plain ops: a
+kernel-prediction composite can be neither quantized nor delegated.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from dc2kit.bench.runtimes import RunOnce, Runtime, Workload, benchmark_inputs, workload_model
+from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering
 
 TFLITE_PRECISIONS = ("fp32", "fp16", "int8", "w8a8")
-OPS_ONLY_PRECISIONS = ("w8a8",)  # exported with kernel prediction as plain ops
+COMPOSITE_PRECISIONS = ("fp32", "fp16", "int8")  # w8a8 needs plain ops (quantize.py)
 
 
 class TFLiteRuntime(Runtime):
@@ -23,27 +27,33 @@ class TFLiteRuntime(Runtime):
 
     executor = "LiteRT Interpreter, XNNPACK CPU delegate (default)"
     modules = ("ai_edge_litert.interpreter",)
+    name_suffix = ""
 
-    def __init__(self, precision: str) -> None:
-        self.name = f"tflite-{precision}"
+    def __init__(
+        self, precision: str, kernel_predict: KernelPredictLowering = DEFAULT_KERNEL_PREDICT
+    ) -> None:
+        lowering = "" if kernel_predict == DEFAULT_KERNEL_PREDICT else f"-{kernel_predict}"
+        self.name = f"tflite-{precision}{lowering}{self.name_suffix}"
         self.precision = precision
-
-    @property
-    def kernel_predict(self) -> str:
-        return "ops" if self.precision in OPS_ONLY_PRECISIONS else "composite"
+        self.kernel_predict = kernel_predict
 
     def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
-        return work_dir / "tflite" / f"{workload.artifact_key}-{self.precision}.tflite"
+        return self._cache_entry(workload, work_dir, self.precision)
+
+    def _cache_entry(self, workload: Workload, work_dir: Path, precision: str) -> Path:
+        """The cached .tflite of this lowering at `precision`: the lowering is part of its name,
+        so the two lowerings of one precision never share (or reuse) an entry."""
+        stem = f"{workload.artifact_key}-{precision}-{self.kernel_predict}"
+        return work_dir / "tflite" / f"{stem}.tflite"
 
     def build(self, workload: Workload, work_dir: Path) -> None:
         """Convert fp32 once per lowering (a conversion takes 1-2 min); the other precisions
-        quantize that file (`-fp32-ops.tflite` is the same cache entry `android-gpu` uses)."""
+        quantize that file (the `android-*` runtimes build their fp32 entry through here too)."""
         from dc2kit.convert.tflite import export_tflite, quantize_tflite
 
         path = self.artifact_path(workload, work_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lowering = "" if self.kernel_predict == "composite" else f"-{self.kernel_predict}"
-        fp32 = path.with_name(f"{workload.artifact_key}-fp32{lowering}.tflite")
+        fp32 = self._cache_entry(workload, work_dir, "fp32")
         if not fp32.exists():
             model, origin = workload_model(workload)
             export_tflite(model, fp32, weights=origin, kernel_predict=self.kernel_predict)
@@ -56,10 +66,7 @@ class TFLiteRuntime(Runtime):
             quantize_tflite(fp32, path, self.precision)
 
     def describe(self) -> dict[str, Any]:
-        """The lowering only where it is not the default, so fp32/fp16/int8 rows keep their
-        configuration."""
-        ops = {"kernel_predict": self.kernel_predict} if self.kernel_predict != "composite" else {}
-        return {**super().describe(), **ops}
+        return {**super().describe(), "kernel_predict": self.kernel_predict}
 
     def placement(self, workload: Workload, work_dir: Path) -> dict[str, Any]:
         """XNNPACK partitions of the artifact, as LiteRT (interpreter, CompiledModel) sees them."""
@@ -96,15 +103,11 @@ class LowMemoryTFLiteRuntime(TFLiteRuntime):
     Costs time, saves most of the resident memory of a full-resolution network."""
 
     modules = ("ai_edge_litert.compiled_model",)
-
-    def __init__(self, precision: str) -> None:
-        super().__init__(precision)
-        self.name = f"tflite-{precision}-lowmem"
-        self.executor = (
-            "LiteRT CompiledModel, CPU (XNNPACK), "
-            f"xnnpack_flags=0x{LOW_MEMORY_XNNPACK_FLAGS:x} "
-            "(QS8 | QU8 | TRANSIENT_INDIRECTION_BUFFER)"
-        )
+    name_suffix = "-lowmem"
+    executor = (
+        "LiteRT CompiledModel, CPU (XNNPACK), "
+        f"xnnpack_flags=0x{LOW_MEMORY_XNNPACK_FLAGS:x} (QS8 | QU8 | TRANSIENT_INDIRECTION_BUFFER)"
+    )
 
     def prepare(self, workload: Workload, work_dir: Path) -> RunOnce:
         from ai_edge_litert.compiled_model import CompiledModel
@@ -129,7 +132,12 @@ class LowMemoryTFLiteRuntime(TFLiteRuntime):
         return lambda: model.run_by_index(0, inputs, outputs)
 
 
-TFLITE_RUNTIMES: tuple[Runtime, ...] = (
-    *(TFLiteRuntime(precision) for precision in TFLITE_PRECISIONS),
-    *(LowMemoryTFLiteRuntime(precision) for precision in TFLITE_PRECISIONS),
+TFLITE_RUNTIMES: tuple[Runtime, ...] = tuple(
+    kind(precision, lowering)
+    for lowering, precisions in (
+        (DEFAULT_KERNEL_PREDICT, TFLITE_PRECISIONS),
+        ("composite", COMPOSITE_PRECISIONS),
+    )
+    for kind in (TFLiteRuntime, LowMemoryTFLiteRuntime)
+    for precision in precisions
 )

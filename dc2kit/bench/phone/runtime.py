@@ -1,7 +1,9 @@
 """`android-cpu`, `android-gpu`, `android-npu`: runtimes of `dc2kit bench` measured on a phone.
 
-The artifact is the host's fp32 .tflite (built and cached the same way as `tflite-fp32`); on the
-GPU it is the `--kernel-predict ops` variant, since no GPU delegate runs a STABLEHLO_COMPOSITE. The
+The artifact is the host's fp32 .tflite, built and cached by the host runtime of the same lowering:
+on the CPU the one `export` ships (`tflite-fp32`), on the GPU plain ops (no GPU delegate runs a
+STABLEHLO_COMPOSITE), on the NPU the composite one (`tflite-fp32-composite`), whose named op an NPU
+compiler may map to a native kernel. The
 figures come from LiteRT's `benchmark_model` on the phone over adb (`AndroidRunner`), with full
 delegation required on the GPU and NPU: a log showing CPU fallback is a `DelegationError`, never a
 row. Without adb or a device the runtime is skipped with `PhoneUnavailable`'s reason.
@@ -19,6 +21,14 @@ from dc2kit.bench.phone.common import ANDROID_ACCELERATORS, Accelerator, PhoneUn
 from dc2kit.bench.results import Measurement
 from dc2kit.bench.runtimes import Runtime, Workload
 from dc2kit.bench.tflite_runtimes import TFLiteRuntime
+from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering
+
+# How each accelerator's artifact lowers kernel prediction (see the module docstring).
+LOWERINGS: dict[Accelerator, KernelPredictLowering] = {
+    "cpu": DEFAULT_KERNEL_PREDICT,
+    "gpu": "ops",
+    "npu": "composite",
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,8 @@ class AndroidRuntime(Runtime):
         self.name = f"android-{accelerator}"
         self.accelerator = accelerator
         self.executor = f"LiteRT benchmark_model on Android over adb, {accelerator}"
-        self.host = TFLiteRuntime(self.precision)  # builds and caches the .tflite
+        self.kernel_predict = LOWERINGS[accelerator]
+        self.host = TFLiteRuntime(self.precision, self.kernel_predict)  # builds and caches it
 
     def skip_reason(self, device: DeviceSettings) -> str | None:
         try:
@@ -59,28 +70,11 @@ class AndroidRuntime(Runtime):
             return unavailable.reason
         return None
 
-    @property
-    def kernel_predict(self) -> str:
-        """How the artifact lowers kernel prediction: plain ops for GPU delegates."""
-        return "ops" if self.accelerator == "gpu" else "composite"
-
     def artifact_path(self, workload: Workload, work_dir: Path) -> Path:
-        path = self.host.artifact_path(workload, work_dir)
-        if self.kernel_predict == "composite":
-            return path
-        return path.with_name(f"{path.stem}-{self.kernel_predict}{path.suffix}")
+        return self.host.artifact_path(workload, work_dir)
 
     def build(self, workload: Workload, work_dir: Path) -> None:
-        if self.kernel_predict == "composite":
-            self.host.build(workload, work_dir)
-            return
-        from dc2kit.bench.runtimes import workload_model
-        from dc2kit.convert.tflite import export_tflite
-
-        path = self.artifact_path(workload, work_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model, origin = workload_model(workload)
-        export_tflite(model, path, weights=origin, kernel_predict=self.kernel_predict)
+        self.host.build(workload, work_dir)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "kernel_predict": self.kernel_predict}
