@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from dc2kit.cli import main
+from dc2kit.convert.errors import ExportError
 from dc2kit.convert.parity import max_abs_error
 from dc2kit.convert.quantize import CalibrationError, CalibrationSet, check_ranges, quantize_w8a8
+from dc2kit.convert.tflite_quantize import quantize_tflite
 from dc2kit.metrics import psnr
 
 SHAPE = (1, 3, 24, 32)
@@ -136,3 +138,21 @@ def test_activation_ranges_span_every_calibration_sample(tiny, tmp_path):
     )
     low, high = (-128 - zero) * scale, (127 - zero) * scale
     assert low <= wide["x"].min() + scale and high >= wide["x"].max() - scale
+
+
+def test_requantizing_a_file_checks_the_calibration_set_against_its_inputs(tiny, tmp_path):
+    """The benchmarks' path (a published fp32 file, quantized again): the set is checked against
+    the file's own signature before anything is calibrated, and only a usable set writes."""
+    _, flatbuffer = tiny
+    source, destination = tmp_path / "tiny.tflite", tmp_path / "tiny_w8a8.tflite"
+    source.write_bytes(flatbuffer)
+    nan = CalibrationSet(({"x": np.full(SHAPE, np.nan, np.float32)},))
+    small = CalibrationSet(({"x": np.zeros((1, 3, 8, 8), np.float32)},))
+    for calibration, message in ((nan, "sample 0: x holds NaN"), (small, "the model takes")):
+        with pytest.raises(CalibrationError, match=message):
+            quantize_tflite(source, destination, "w8a8", calibration)
+    with pytest.raises(ExportError, match="w8a8 needs a calibration set"):
+        quantize_tflite(source, destination, "w8a8")
+    assert [path.name for path in tmp_path.iterdir()] == [source.name]
+    usable = CalibrationSet(tuple(_inputs(seed) for seed in range(1, 5)))
+    assert quantize_tflite(source, destination, "w8a8", usable).stat().st_size > 0

@@ -49,7 +49,7 @@ from dc2kit.convert.coreml_package import (
     predict_coreml,
 )
 from dc2kit.convert.errors import ExportError, first_line
-from dc2kit.convert.export_checks import check_outputs, check_precision
+from dc2kit.convert.export_checks import check_destination_folder, check_outputs, check_precision
 from dc2kit.convert.manifest import weights_metadata
 from dc2kit.convert.targets import Precision
 from dc2kit.convert.wrap import ExportWrapper, OutputSet, refuse_unexportable
@@ -148,8 +148,7 @@ def _describe(
 def check_destination(path: Path) -> None:
     if path.suffix != ".mlpackage":
         raise ExportError(f"{path}: a Core ML ML program must be saved as a .mlpackage")
-    if not path.parent.is_dir():
-        raise ExportError(f"{path}: destination folder {path.parent} does not exist")
+    check_destination_folder(path)
 
 
 def save_package(mlmodel: ct.models.MLModel, path: Path) -> None:

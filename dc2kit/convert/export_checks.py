@@ -8,6 +8,7 @@ for Python callers, naming their destination (`subject`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import NoReturn
 
 from dc2kit.convert.errors import ExportError
@@ -27,6 +28,12 @@ def _refuse(subject: object, message: str) -> NoReturn:
 
 def _choices(values: Iterable[str]) -> str:
     return f"(choose from {', '.join(values)})"
+
+
+def check_destination_folder(path: Path) -> None:
+    """Refuse an artifact path whose folder is missing (nothing is made on the caller's behalf)."""
+    if not path.parent.is_dir():
+        _refuse(path, f"destination folder {path.parent} does not exist")
 
 
 def check_precision(

@@ -7,12 +7,9 @@ StableHLO composite `dc2kit.kernel_predict` (attributes `k` and `formulation`) a
 so the .tflite holds one `STABLEHLO_COMPOSITE` op per call plus a decomposition subgraph (the CPU
 interpreter runs the decomposition, an NPU compiler may map the named op to a native kernel).
 
-Running an artifact (`run_tflite`, `tflite_runner`) lives in `tflite_runtime`, re-exported here.
-
-Precisions: `fp32` as converted; `fp16` stores weights as float16 and dequantizes them at load
-(compute stays float32); `int8` is dynamic-range quantization (int8 weights, activations quantized
-on the fly by the hybrid kernels); `w8a8` is full-integer, calibrated (quantize.py). All come from
-ai-edge-quantizer applied to the fp32 flatbuffer.
+Running an artifact (`run_tflite`, `tflite_runner`) lives in `tflite_runtime`, the precisions
+(`quantize_flatbuffer`, `quantize_tflite`: fp32, fp16, int8, w8a8) in `tflite_quantize`; both are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -28,16 +25,26 @@ from torch import Tensor, nn
 from dc2kit.atomic import write_atomically
 from dc2kit.convert.artifact import Layout, TensorSpec, TFLiteArtifact
 from dc2kit.convert.errors import ExportError, first_line
-from dc2kit.convert.export_checks import check_lowering, check_outputs, check_precision
+from dc2kit.convert.export_checks import (
+    check_destination_folder,
+    check_lowering,
+    check_outputs,
+    check_precision,
+)
 from dc2kit.convert.manifest import weights_metadata
-from dc2kit.convert.quantize import CalibrationSet, quantize_w8a8
+from dc2kit.convert.quantize import CalibrationSet
 from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering, Precision
 from dc2kit.convert.tflite_lowering import (
     COMPOSITE_NAME,
     CompositeKernelPredict,
     with_lowered_kernel_predict,
 )
-from dc2kit.convert.tflite_metadata import add_metadata, read_metadata
+from dc2kit.convert.tflite_metadata import add_metadata
+from dc2kit.convert.tflite_quantize import (
+    quantize_flatbuffer,
+    quantize_tflite,
+    required_calibration,
+)
 from dc2kit.convert.tflite_report import (
     TFLiteReport,
     analyze_tflite,
@@ -104,24 +111,12 @@ class NamedSignature(nn.Module):
         return dict(zip(self.output_names, outputs, strict=True))
 
 
-def _check_arguments(
-    path: Path, precision: str, outputs: str, kernel_predict: str | None = None
-) -> None:
-    """The request's refusals (`export_checks`; the lowering's when it is known), naming `path`."""
+def _check_arguments(path: Path, precision: str, outputs: str, kernel_predict: str) -> None:
+    """The request's refusals (`export_checks`), naming `path`."""
     check_precision("tflite", precision, subject=path)
     check_outputs(outputs, subject=path)
-    if kernel_predict is not None:
-        check_lowering(precision, kernel_predict, subject=path)
-    if not path.parent.is_dir():
-        raise ExportError(f"{path}: destination folder {path.parent} does not exist")
-
-
-def _required_calibration(
-    precision: str, calibration: CalibrationSet | None, path: Path
-) -> CalibrationSet:
-    if calibration is None:
-        raise ExportError(f"{path}: {precision} needs a calibration set")
-    return calibration
+    check_lowering(precision, kernel_predict, subject=path)
+    check_destination_folder(path)
 
 
 def _sample_inputs(model: DC2Net, channels_last: bool) -> dict[str, Tensor]:
@@ -146,68 +141,6 @@ def convert_module(
         raise ExportError(
             f"{destination}: litert-torch conversion failed: {first_line(error)}"
         ) from error
-
-
-def _quantization_recipe(precision: str) -> list[dict]:
-    from ai_edge_quantizer import qtyping, recipe, recipe_manager
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName
-
-    if precision == "int8":
-        return recipe.dynamic_wi8_afp32()
-    manager = recipe_manager.RecipeManager()
-    manager.add_weight_only_config(
-        regex=".*",
-        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-        num_bits=16,
-        algorithm_key=AlgorithmName.FLOAT_CASTING,
-    )
-    return manager.get_quantization_recipe()
-
-
-def quantize_flatbuffer(
-    flatbuffer: bytes,
-    precision: str,
-    destination: Path,
-    calibration: CalibrationSet | None = None,
-    signature_name: str = "render",
-) -> bytes:
-    """`flatbuffer` with fp16 (weight-only) or int8 (dynamic-range) weights, or full-integer
-    (w8a8, calibrated on `calibration`: see quantize.py); fp32 as it is."""
-    if precision == "fp32":
-        return flatbuffer
-    if precision == "w8a8":
-        calibration = _required_calibration(precision, calibration, destination)
-        return quantize_w8a8(flatbuffer, calibration, signature_name, destination)
-    from ai_edge_quantizer import quantizer
-
-    try:
-        model = quantizer.Quantizer(flatbuffer, _quantization_recipe(precision))
-        result = model.quantize(enable_progress_bar=False, enable_progress_report=False)
-    except Exception as error:
-        raise ExportError(
-            f"{destination}: {precision} quantization failed: {first_line(error)}"
-        ) from error
-    return bytes(result.quantized_model)
-
-
-def quantize_tflite(
-    source: str | Path,
-    destination: str | Path,
-    precision: Precision,
-    calibration: CalibrationSet | None = None,
-) -> Path:
-    """Write `source` (an fp32 .tflite) at `precision` to `destination`, without re-tracing."""
-    source, destination = Path(source), Path(destination)
-    _check_arguments(destination, precision, "image")
-    try:
-        flatbuffer = source.read_bytes()
-    except OSError as error:
-        raise ExportError(f"{source}: cannot read ({error.strerror or error})") from error
-    description, entries = read_metadata(source)
-    ours = {name: text for name, text in entries.items() if name.startswith("dc2kit.")}
-    quantized = quantize_flatbuffer(flatbuffer, precision, destination, calibration)
-    write_atomically(destination, add_metadata(quantized, description, ours))
-    return destination
 
 
 def _tensor_spec(name: str, detail: Mapping, layout: Layout) -> TensorSpec:
@@ -263,7 +196,7 @@ def export_tflite(
     _check_arguments(path, precision, outputs, kernel_predict)
     refuse_unexportable(model, path)
     if precision == "w8a8":
-        calibration = _required_calibration(precision, calibration, path)
+        calibration = required_calibration(precision, calibration, path)
     if calibration is not None:  # checked before the minute-long conversion
         shapes = {name: tuple(t.shape) for name, t in _sample_inputs(model, False).items()}
         calibration = calibration.checked(shapes, path, channels_last)
