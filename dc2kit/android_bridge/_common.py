@@ -17,10 +17,11 @@ from PIL import Image
 
 from dc2kit.capture.decoders import JPEG_ONLY, PNG_OR_JPEG, decode_image, grey_codes, rgb_array
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
+from dc2kit.capture.exif_lens import with_exif_lens
 from dc2kit.capture.limits import MAX_DEPTH_PIXELS, MAX_IMAGE_PIXELS
-from dc2kit.capture.orientation import UPRIGHT, is_valid, to_displayed
+from dc2kit.capture.orientation import UPRIGHT, is_valid, oriented, to_stored
 from dc2kit.capture.pair import check_aspect, load_rgb, pair_orientation
-from dc2kit.capture.photo import read_photo
+from dc2kit.capture.photo import Photo, open_photo
 from dc2kit.capture.record import Accuracy, CaptureRecord, DepthKind, DepthUnits
 
 RANGE_INVERSE = "RangeInverse"
@@ -222,29 +223,26 @@ def metric_depth_record(
     Orientation, or `orientation` when the caller gives one: it overrides the file's) is applied
     to the depth and confidence too, unless the map's aspect shows it was made from the displayed
     image (`capture.pair.pair_orientation`). The notes say where the turn came from (the photo's
-    EXIF, `orientation_from`, e.g. a command-line flag, or neither) and what it turned. With no
+    EXIF, `orientation_from`, e.g. a command-line flag, or neither) and what it turned. A photo
+    file's EXIF lens data and SubjectArea (`capture.exif_lens`) refer to its stored pixels, so
+    they are read before the turn, which then moves the focus point with the pixels. With no
     image (None) a black one of the buffer's size stands in, said in the notes.
     """
     if orientation is not None and not is_valid(orientation):
         raise ValueError(f"{path}: orientation {orientation!r} is not an EXIF orientation 1–8")
-    if image is None:
-        rgb, stored = np.zeros((*depth.shape, 3), np.uint8), None
-    elif isinstance(image, np.ndarray):
-        rgb, stored = load_rgb(image), None
-    else:
-        rgb, stored = read_photo(image)
-    turn, named, notes = _turn_and_source(orientation, stored, orientation_from)
+    photo = _photo(image, depth.shape)
+    turn, named, notes = _turn_and_source(orientation, photo.orientation, orientation_from)
     if image is None:
         notes.insert(0, "no photo given: the depth alone, beside a black stand-in of its size")
     photo_turn, depth_turn = UPRIGHT, UPRIGHT
     if turn not in (None, UPRIGHT):
-        photo_turn, depth_turn = pair_orientation(rgb.shape, depth.shape, turn, notes, named)
-    rgb, depth = to_displayed(rgb, photo_turn), to_displayed(depth, depth_turn)
-    if confidence is not None:
-        confidence = to_displayed(confidence, depth_turn)
-    check_aspect(rgb, depth, path)
-    return CaptureRecord(
-        image=rgb,
+        photo_turn, depth_turn = pair_orientation(photo.rgb.shape, depth.shape, turn, notes, named)
+    if depth_turn != photo_turn:  # made from the displayed photo: back to the stored grid
+        depth = to_stored(depth, photo_turn)
+        confidence = None if confidence is None else to_stored(confidence, photo_turn)
+    check_aspect(photo.rgb, depth, path)
+    record = CaptureRecord(
+        image=photo.rgb,
         depth=depth,
         kind=DepthKind.DEPTH,
         units=DepthUnits.METERS,
@@ -252,9 +250,18 @@ def metric_depth_record(
         source_format=source_format,
         path=Path(path),
         confidence=confidence,
-        orientation=photo_turn,
         notes=notes,
     )
+    return oriented(with_exif_lens(record, photo.exif), photo_turn)
+
+
+def _photo(image: str | Path | np.ndarray | None, shape: tuple[int, ...]) -> Photo:
+    """The photo file, a caller's stored RGB array, or a black stand-in of `shape`."""
+    if image is None:
+        return Photo(np.zeros((*shape, 3), np.uint8), None, None)
+    if isinstance(image, np.ndarray):
+        return Photo(load_rgb(image), None, None)
+    return open_photo(image)
 
 
 def _turn_and_source(

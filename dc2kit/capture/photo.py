@@ -7,6 +7,7 @@ None: nothing left to apply). Sizes are checked from the header before pixels ar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +26,35 @@ def is_heif(data: bytes) -> bool:
     return data[4:8] == b"ftyp" and data[8:12] in HEIF_MAJOR_BRANDS
 
 
-def read_photo(path: str | Path) -> tuple[np.ndarray, int | None]:
-    """(H×W×3 uint8 RGB as stored, EXIF Orientation still to apply or None)."""
+@dataclass(frozen=True)
+class Photo:
+    """A photo's stored pixels, the EXIF Orientation still to apply (None: none), and the EXIF
+    payload whose SubjectArea refers to those pixels (None for HEIF, whose pixels libheif has
+    already turned, and for a photo without EXIF)."""
+
+    rgb: np.ndarray
+    orientation: int | None
+    exif: bytes | None
+
+
+def open_photo(path: str | Path) -> Photo:
     data = read_file_bytes(path)
     if is_heif(data):
-        return _heif_rgb(data, path), None
+        return Photo(_heif_rgb(data, path), None, None)
     image = decode_image(data, path, "image", MAX_IMAGE_PIXELS, formats=COLOUR_FORMATS)
     with decoder_guard(path, "EXIF"):
         orientation = image.getexif().get(ExifTags.Base.Orientation)
-    return rgb_array(image, path, "image"), None if orientation is None else int(orientation)
+    return Photo(
+        rgb_array(image, path, "image"),
+        None if orientation is None else int(orientation),
+        image.info.get("exif") or None,
+    )
+
+
+def read_photo(path: str | Path) -> tuple[np.ndarray, int | None]:
+    """(H×W×3 uint8 RGB as stored, EXIF Orientation still to apply or None)."""
+    photo = open_photo(path)
+    return photo.rgb, photo.orientation
 
 
 def _heif_rgb(data: bytes, path: str | Path) -> np.ndarray:

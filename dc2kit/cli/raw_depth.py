@@ -235,7 +235,8 @@ def stray_raw_depth_options(args: argparse.Namespace) -> dict[str, list[str]]:
 
 def open_raw_depth(args: argparse.Namespace, form: RawDepthFormat) -> CaptureRecord:
     """The dump beside its photo (FILE, or none: `capture info` only), as displayed, with the
-    lens facts given as flags; the notes name --rotation when it gave the turn."""
+    photo's EXIF lens facts unless flags give them; the notes name --rotation when it gave the
+    turn."""
     from dc2kit.capture.orientation import orientation_for_rotation
     from dc2kit.capture.pair import PairCalibration
 
@@ -247,7 +248,14 @@ def open_raw_depth(args: argparse.Namespace, form: RawDepthFormat) -> CaptureRec
         }
     record = form.read(args, form, turn)
     lens = PairCalibration(focal_length_px=args.focal_length_px, pixel_pitch_mm=args.pixel_pitch_mm)
-    record.focal_length_mm, record.pixel_pitch_mm = lens.focal_length_mm, lens.pixel_pitch_mm
+    given = {
+        "focal_length_mm": (lens.focal_length_mm, "--focal-length-px × --pixel-pitch-mm"),
+        "pixel_pitch_mm": (lens.pixel_pitch_mm, "--pixel-pitch-mm"),
+    }
+    for name, (value, flags) in given.items():
+        if value is not None:  # a flag wins over the photo's EXIF, and says so
+            setattr(record, name, value)
+            record.extras.setdefault("lens_sources", {})[name] = flags
     if lens.focal_length_px is not None:
         record.extras["focal_length_px"] = lens.focal_length_px
     return record
