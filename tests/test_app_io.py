@@ -133,6 +133,6 @@ def test_contract_vectors_fed_back_into_litert_reproduce_the_outputs(artifact, t
 def test_contract_refuses_bad_scalars_and_writes_nothing(artifact, tmp_path, capsys):
     vectors = tmp_path / "vectors"
     assert main(["contract", str(artifact), "--vectors", str(vectors), "--blur-px", "-5"]) == 1
-    assert "--blur-px must be a blur in pixels ≥ 0" in capsys.readouterr().err
+    assert "argument --blur-px: must be a finite number in [0, 256]" in capsys.readouterr().err
     assert not vectors.exists()
     assert main(["contract", str(tmp_path / "none.tflite")]) == 1

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from tflite_helpers import tflite_test_model
 
+from dc2kit.cli import main
 from dc2kit.convert import tflite
 from dc2kit.convert.errors import ExportError
 from dc2kit.convert.export import ExportOptions, export_artifact
@@ -92,6 +93,33 @@ def test_each_check_names_the_problem():
     check_lowering("int8", "composite")  # only w8a8 needs plain ops
     check_request("tflite", "int8", "composite", app_io=True)
     check_request("coreml", "fp16", "composite")  # Core ML has no lowering choice to refuse
+
+
+GATE_CASE_FLAGS = [
+    (["--frame-side", "-5"], "argument --frame-side: must be in [0, 16384], got -5"),
+    (["--blur-px", "nan"], "argument --blur-px: must be a finite number in [0, 256], got nan"),
+    (["--w-blur-px", "1e6"], "argument --w-blur-px: must be a finite number in [0, 256], got 1e6"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), GATE_CASE_FLAGS)
+def test_gate_case_numbers_are_refused_at_parse_time(tmp_path, capsys, flags, message):
+    out = tmp_path / "out"
+    assert main(["export", "--target", "tflite", "--app-io", *flags, "--out", str(out)]) == 1
+    assert capsys.readouterr().err == f"dc2kit: error: {message} (see dc2kit export --help)\n"
+    assert not out.exists()
+
+
+def test_a_gate_tile_outside_the_frame_is_one_line_and_makes_no_folder(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["export", "--target", "coreml", "--app-io", "--random-weights", "--size", "64x64"]
+    assert main([*argv, "--tile-index", "99", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("dc2kit: error: tile index 99 is outside the frame's ")
+        and err.count("\n") == 1
+    )
+    assert not out.exists()
 
 
 @pytest.fixture

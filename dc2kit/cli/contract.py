@@ -8,7 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dc2kit.cli.common import add_command, add_json, console, emit_json, output_folder
+from dc2kit.cli.common import (
+    MAX_BLUR_STRENGTH,
+    MAX_IMAGE_SIDE,
+    add_command,
+    add_json,
+    console,
+    emit_json,
+    float_range,
+    int_range,
+    output_folder,
+)
 
 if TYPE_CHECKING:
     from dc2kit.convert.app_export import AppCaseFeed
@@ -22,10 +32,16 @@ CASE_SETTINGS = ("capture", "frame_side", "tile_index", "blur_px", "w_blur_px")
 def add_case_arguments(parser: argparse.ArgumentParser) -> None:
     """The real capture and settings the gate cases and vectors are rendered from."""
     parser.add_argument("--capture", default=DEFAULT_CAPTURE, help="capture (default %(default)s)")
-    parser.add_argument("--frame-side", type=int, default=256, help="frame long side, pixels")
+    parser.add_argument(
+        "--frame-side",
+        type=int_range(0, MAX_IMAGE_SIDE),
+        default=256,
+        help="frame long side, pixels (0: the capture's own)",
+    )
     parser.add_argument("--tile-index", type=int, default=-1, help="which tile (default: last)")
-    parser.add_argument("--blur-px", type=float, default=12.0, help="target blur across range")
-    parser.add_argument("--w-blur-px", type=float, default=3.0, help="input W's own blur")
+    blur = float_range(0.0, MAX_BLUR_STRENGTH)
+    parser.add_argument("--blur-px", type=blur, default=12.0, help="target blur across range")
+    parser.add_argument("--w-blur-px", type=blur, default=3.0, help="input W's own blur")
 
 
 def capture_case(model: DC2Net, args: argparse.Namespace) -> AppCaseFeed:
@@ -37,8 +53,11 @@ def capture_case(model: DC2Net, args: argparse.Namespace) -> AppCaseFeed:
     from dc2kit.samples import resolve_capture
 
     for flag, value in (("--blur-px", args.blur_px), ("--w-blur-px", args.w_blur_px)):
-        if not value >= 0:  # NaN too
-            raise ExportError(f"{args.capture}: {flag} must be a blur in pixels ≥ 0, got {value}")
+        if not 0 <= value <= MAX_BLUR_STRENGTH:  # NaN too (a manifest's settings, for verify)
+            raise ExportError(
+                f"{args.capture}: {flag} must be a blur in pixels in [0, {MAX_BLUR_STRENGTH:g}], "
+                f"got {value}"
+            )
     record = open_capture(resolve_capture(args.capture))
     case = app_case(
         record,
@@ -206,11 +225,11 @@ def cmd_export_app_io(args: argparse.Namespace, targets, options) -> int:
     from dc2kit.convert.app_export import app_io_target, export_app_io
     from dc2kit.convert.export_options import build_model
 
-    out_dir = output_folder(args.out)  # cmd_export refused what it cannot export already
     written = []
-    with phases() as timer:
+    with phases() as timer:  # cmd_export refused what it cannot export already
         timer.step("rendering the gate case with the Python pipeline")
         case = capture_case(build_model(options)[0], args)
+        out_dir = output_folder(args.out)  # after the capture read: a bad one leaves no folder
         for target in targets:
             latency = latency_estimate(options, app_io_target(target).estimate_device)
             written.append(export_app_io(target, options, out_dir, [case], timer.step, latency))

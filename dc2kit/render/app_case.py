@@ -17,7 +17,7 @@ from dc2kit.capture.inputs import disparity_range, prepare_render
 from dc2kit.capture.record import CaptureRecord
 from dc2kit.convert.app_io import AppInputs
 from dc2kit.model import DC2Net
-from dc2kit.render.tiles import TilePlan, tile_renderer
+from dc2kit.render.tiles import TileError, TilePlan, tile_renderer
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ def app_case(
     )
     frame = inputs.image.shape[:2]
     windows = list(TilePlan(frame, (model.config.height, model.config.width)).windows())
+    if not -len(windows) <= tile_index < len(windows):
+        raise TileError(
+            f"tile index {tile_index} is outside the frame's {len(windows)} tiles "
+            f"(0 to {len(windows) - 1}, or -1 for the last)"
+        )
     window = windows[tile_index]
     expected = to_pixels(tile_renderer(model, inputs, None)(window))
     spread = disparity_range(inputs.disparity)
