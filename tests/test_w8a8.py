@@ -16,7 +16,7 @@ from dc2kit.bench.report import generate_report
 from dc2kit.bench.results import LOAD_END, LOAD_START, Measurement, Timings, append_results
 from dc2kit.bench.runtimes import Workload
 from dc2kit.convert.errors import ExportError
-from dc2kit.convert.quantize import CalibrationSet, quantize_w8a8
+from dc2kit.convert.quantize import CalibrationSet, graph_io_names, quantize_w8a8, with_headroom
 from dc2kit.convert.tflite_lowering import CompositeKernelPredict
 
 K = 3
@@ -62,6 +62,38 @@ def test_a_composite_graph_is_refused_before_calibration(composite_flatbuffer, t
     assert not destination.exists()
 
 
+def test_headroom_widens_each_range_away_from_zero_and_keeps_the_graph_io():
+    ranges = {
+        "signed": {"min": np.array([-2.0], np.float32), "max": np.array([0.5], np.float32)},
+        "positive": {"min": np.array([0.25], np.float32), "max": np.array([1.0], np.float32)},
+        "negative": {"min": np.array([-3.0], np.float32), "max": np.array([-1.0], np.float32)},
+        "render_x": {"min": np.array([-1.0], np.float32), "max": np.array([1.0], np.float32)},
+        "weights_only": {"shape": (3,)},
+    }
+    widened = with_headroom(ranges, 1.2, frozenset({"render_x"}))
+    expected = {
+        "signed": (-2.4, 0.6),
+        "positive": (0.25, 1.2),  # a one-sided range keeps its side (and [0, x] its zero point)
+        "negative": (-3.6, -1.0),
+        "render_x": (-1.0, 1.0),  # a graph input's range is the data's own
+    }
+    for tensor, (low, high) in expected.items():
+        np.testing.assert_allclose(widened[tensor]["min"], [low], rtol=1e-6)
+        np.testing.assert_allclose(widened[tensor]["max"], [high], rtol=1e-6)
+        assert widened[tensor]["min"].dtype == np.float32
+    assert widened["weights_only"] == {"shape": (3,)}
+    assert ranges["signed"]["min"][0] == -2.0  # the calibration's own ranges are left as they were
+
+
+def test_graph_io_names_are_the_signature_tensors(composite_flatbuffer):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=composite_flatbuffer)
+    ends = interpreter.get_input_details() + interpreter.get_output_details()
+    assert graph_io_names(composite_flatbuffer) >= {d["name"] for d in ends}
+    assert len({d["name"] for d in ends}) == 2
+
+
 def test_bench_w8a8_runtimes_quantize_the_plain_ops_conversion(tmp_path):
     workload = Workload("mobile", 64, 96, 2, weights=None)
     for name in ("tflite-w8a8", "tflite-w8a8-lowmem"):
@@ -72,13 +104,13 @@ def test_bench_w8a8_runtimes_quantize_the_plain_ops_conversion(tmp_path):
             "executor": runtime.executor,
             "kernel_predict": "ops",
         }
-    # Both read one cached artifact; the default precisions keep their composite conversion.
+    # Both read one cached artifact, named by its lowering; the composite has its own runtimes.
     paths = {
         RUNTIMES[n].artifact_path(workload, tmp_path) for n in ("tflite-w8a8", "tflite-w8a8-lowmem")
     }
-    assert len(paths) == 1 and next(iter(paths)).name.endswith("-w8a8.tflite")
-    assert RUNTIMES["tflite-fp32"].kernel_predict == "composite"
-    assert "kernel_predict" not in RUNTIMES["tflite-fp32"].describe()
+    assert len(paths) == 1 and next(iter(paths)).name.endswith("-w8a8-ops.tflite")
+    assert RUNTIMES["tflite-fp32-composite"].kernel_predict == "composite"
+    assert "tflite-w8a8-composite" not in RUNTIMES
 
 
 HOST = {"cpu_model": "Test CPU", "cores": 2, "threads": 2, "date": "2026-01-02T10:00:00+00:00"}
@@ -87,6 +119,7 @@ HOST = {"cpu_model": "Test CPU", "cores": 2, "threads": 2, "date": "2026-01-02T1
 def _row(runtime: str, p50: float, partitions: int, busy: bool) -> Measurement:
     config = {"preset": "mobile", "width": 512, "height": 384, "threads": 2}
     config["precision"] = runtime.split("-")[1]
+    config["kernel_predict"] = "ops"  # rows without it were measured on the composite artifact
     timings = Timings(None, None, 2, 10, p50, p50, p50, p50, p50)
     load = {LOAD_START: 3.0, LOAD_END: 3.5} if busy else {LOAD_START: 0.5, LOAD_END: 0.5}
     placement = {"delegates": [{"delegate": "XNNPACK", "partitions": partitions}]}
