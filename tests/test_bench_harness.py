@@ -79,7 +79,8 @@ def test_achieved_rate_counts_two_flops_per_mac_at_the_median():
 
 
 def test_job_round_trips_through_json():
-    job = Job("torch", Workload("mobile", 64, 96, 2), "/tmp/w", 3, 0.5, 1, 0.37, "dc2kit bench")
+    workload = Workload("mobile", 64, 96, 2)
+    job = Job("torch", workload, "/tmp/w", 3, 0.5, 1, 0.37, "dc2kit bench", "abc123-dirty")
     assert Job.from_dict(json.loads(json.dumps(asdict(job)))) == job
 
 
@@ -195,7 +196,7 @@ def test_torch_runs_in_its_own_process_with_provenance_and_consistent_rates(tmp_
     )
 
     provenance = measurement.provenance
-    for key in ("git_commit", "cpu_model", "cores", "date", "command"):
+    for key in ("git_commit", "graph_code", "cpu_model", "cores", "date", "command"):
         assert provenance[key], key
     assert provenance["threads"] == 2
     assert all(provenance[key] >= 0 for key in (LOAD_START, LOAD_END))  # 1-minute averages

@@ -1,28 +1,11 @@
-"""Time host runtimes with one protocol, each configuration in a fresh process of its own.
-
-Protocol, per configuration (a child process, so its peak RSS is its own):
-
-1. import the runtime's libraries (not timed: start-up, not model load);
-2. load: `Runtime.prepare` (read the artifact or build the eager model, initialise the runtime);
-3. first inference, timed on its own (allocation, lazy initialisation);
-4. `warmup` untimed runs;
-5. timed runs until at least `runs` were made AND `seconds` have passed (whichever comes later);
-6. peak RSS of the process (`ru_maxrss`), read before the probe below can raise it;
-7. a dense fp32 matmul probe with the same thread count: this machine's reachable peak.
-
-The figures and the probe are `dc2kit.bench.timing`'s; the child is `dc2kit.bench.worker`'s.
-
-Peak RSS is the whole process (interpreter, libraries, model, arenas); the peak after imports and
-before load is kept in a note, `rss_baseline_mb=…` (the form `dc2kit.bench.micro` reads), so the
-increment is the model's own.
-
-Achieved GFLOP/s = 2 · MACs / p50 (MACs from `model_costs`, so an int8 run also counts its
-multiply-adds as 2 FLOPs); share of peak = achieved / probe GFLOP/s. The 1-minute load average
-before and after the timed runs goes into provenance: on a shared machine it says whether the
-figures can be trusted (the report flags rows measured while the machine was busy).
+"""Time host runtimes with one protocol (`dc2kit.bench.protocol`), each configuration in a fresh
+process of its own (`dc2kit.bench.worker`).
 
 Artifacts (.tflite, .mlpackage) are converted in another child beforehand and cached in
-`work_dir`, so neither the converter's time nor its memory reaches a measurement.
+`work_dir`, so neither the converter's time nor its memory reaches a measurement. Their cache key
+holds a fingerprint of the graph's sources, taken once per run here, in the parent, and handed to
+both children: sources edited or checked out mid-run cannot make the measuring child look for
+(or open) an entry other than the one built for its row.
 
 A child that fails raises `BenchError` naming the runtime and the child's last stderr line: a
 crash is a fault to fix, not a figure, so nothing is recorded for it. A runtime that cannot run on
@@ -31,146 +14,29 @@ this machine (Core ML off macOS) gives a result with `timings=None` and the reas
 
 from __future__ import annotations
 
-import importlib
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from dc2kit.bench.errors import BenchError
-from dc2kit.bench.memory import baseline_note, peak_rss_mb
 from dc2kit.bench.phone.runtime import DeviceSettings
+from dc2kit.bench.protocol import SUITE, Job, pinned_provenance, row_config, skipped
 from dc2kit.bench.registry import RUNTIMES
-from dc2kit.bench.results import Measurement, load_average, load_provenance, provenance
+from dc2kit.bench.results import Measurement
 from dc2kit.bench.runtimes import Runtime, Workload
-from dc2kit.bench.timing import (
-    PROBE_SIZE,
-    achieved_gflops,
-    matmul_peak_gflops,
-    milliseconds,
-    summarize,
-    time_runs,
-)
 from dc2kit.bench.worker import failure, result, run_worker
+from dc2kit.convert.manifest import git_commit
 
 if TYPE_CHECKING:
     from dc2kit.model.builder import WeightsChoice
 
-SUITE = "model"
 DEFAULT_WARMUP = 3
 DEFAULT_RUNS = 20
 DEFAULT_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Job:
-    """One configuration, as the parent hands it to a child (the worker's payload)."""
-
-    runtime: str
-    workload: Workload
-    work_dir: str
-    runs: int
-    seconds: float
-    warmup: int
-    gmac: float
-    command: str  # the parent's command line, for provenance
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(**{**data, "workload": Workload.from_dict(data["workload"])})
-
-
-def _config(job: Job, runtime: Runtime) -> dict:
-    workload = job.workload
-    return {
-        "preset": workload.preset,
-        "width": workload.width,
-        "height": workload.height,
-        "formulation": workload.formulation,
-        "weights": workload.origin.label,  # RANDOM (untrained) for random weights
-        "threads": workload.threads,
-        **runtime.describe(),
-        "min_runs": job.runs,
-        "min_seconds": job.seconds,
-    }
-
-
-def _provenance(job: Job) -> dict:
-    return {**provenance(job.workload.threads), "command": job.command}
-
-
-def measure(job: Job) -> Measurement:
-    """Run the protocol in this process (the child's body; see the module docstring)."""
-    runtime = RUNTIMES[job.runtime]
-    for module in runtime.modules:
-        importlib.import_module(module)
-    load_start = load_average()
-    rss_before_load = peak_rss_mb()
-    started = time.perf_counter()
-    run = runtime.prepare(job.workload, Path(job.work_dir))
-    load_ms = (time.perf_counter() - started) * 1e3
-    first_ms = milliseconds(run)
-    for _ in range(job.warmup):
-        run()
-    samples = time_runs(run, job.runs, job.seconds)
-    load_end = load_average()
-    peak_rss = peak_rss_mb()
-    machine_peak = matmul_peak_gflops()
-    timings = summarize(samples, load_ms=load_ms, first_ms=first_ms, warmup=job.warmup)
-    achieved = achieved_gflops(job.gmac, timings.p50_ms)
-    placement = runtime.placement(job.workload, Path(job.work_dir))  # after peak RSS is read
-    return Measurement(
-        suite=SUITE,
-        runtime=job.runtime,
-        config=_config(job, runtime),
-        source="measured",
-        timings=timings,
-        peak_rss_mb=peak_rss,
-        gmac=job.gmac,
-        achieved_gflops=achieved,
-        machine_peak_gflops=machine_peak,
-        share_of_peak=achieved / machine_peak,
-        placement=placement,
-        notes=(
-            baseline_note(rss_before_load),
-            "achieved GFLOP/s = 2 x MACs / p50; peak = best dense fp32 "
-            f"{PROBE_SIZE}x{PROBE_SIZE} matmul in the same process",
-        ),
-        provenance={**_provenance(job), **load_provenance(load_start, load_end)},
-    )
-
-
-def skipped(job: Job, reason: str) -> Measurement:
-    """A result that says why there is no number, and carries none."""
-    runtime = RUNTIMES[job.runtime]
-    return Measurement(
-        suite=SUITE,
-        runtime=job.runtime,
-        config=_config(job, runtime),
-        source="measured",
-        timings=None,
-        gmac=job.gmac,
-        notes=(f"skipped: {reason}",),
-        provenance=_provenance(job),
-    )
-
-
-# ----------------------------------------------------------------------------- worker tasks
-
-
-def build_task(payload: dict[str, Any]) -> None:
-    """The child's `model-build` task: write one configuration's artifact."""
-    job = Job.from_dict(payload)
-    RUNTIMES[job.runtime].build(job.workload, Path(job.work_dir))
-
-
-def measure_task(payload: dict[str, Any]) -> dict[str, Any]:
-    """The child's `model-measure` task: the protocol's result as a dict."""
-    return asdict(measure(Job.from_dict(payload)))
 
 
 def _run_child(task: str, job: Job) -> subprocess.CompletedProcess:
@@ -208,11 +74,10 @@ def measure_on_device(job: Job, runtime: Runtime, device: DeviceSettings) -> Mea
         device,
         runs=job.runs,
         warmup=job.warmup,
-        config=_config(job, runtime),
+        config=row_config(job, runtime),
     )
-    return replace(
-        measurement, gmac=job.gmac, provenance={**measurement.provenance, "command": job.command}
-    )
+    pinned = {**measurement.provenance, **pinned_provenance(job)}
+    return replace(measurement, gmac=job.gmac, provenance=pinned)
 
 
 # ----------------------------------------------------------------------------- the suite
@@ -289,19 +154,22 @@ def run_benchmarks(
     chosen = resolve_runtimes(runtimes)
     _check_protocol(threads, runs, seconds, warmup)
     height, width = size
+    workload = Workload(preset, height, width, threads, formulation)  # its graph code, once
     try:
-        gmac = _model_gmac(Workload(preset, height, width, threads, formulation))
+        gmac = _model_gmac(workload)
     except ValueError as error:
         raise BenchError(str(error)) from error
-    origin = resolve_weights(preset, weights or WeightsChoice())
-    workload = Workload(preset, height, width, threads, formulation, origin)
+    workload = replace(workload, weights=resolve_weights(preset, weights or WeightsChoice()))
     work_dir = Path(work_dir)
     command = shlex.join(sys.argv)
+    commit = git_commit()
     notify = progress or (lambda _: None)
     device = device or DeviceSettings()
     results = []
     for index, runtime in enumerate(chosen, start=1):
-        job = Job(runtime.name, workload, str(work_dir), runs, seconds, warmup, gmac, command)
+        job = Job(
+            runtime.name, workload, str(work_dir), runs, seconds, warmup, gmac, command, commit
+        )
         reason = runtime.skip_reason(device)
         if reason is not None:
             measurement = skipped(job, reason)

@@ -4,7 +4,7 @@ The operator alone (one 3-channel image, k² per-pixel kernels, batch 1) is what
 the formulations, so it is timed without the network around it. Each configuration runs in a
 child process of its own (`dc2kit.bench.worker`, task `kernel_predict-measure`): a fresh process
 has no allocator caches or arenas left over from another formulation, and its peak memory is its
-own. Timing follows the model suite's protocol (`dc2kit.bench.harness`): the first call timed on
+own. Timing follows the model suite's protocol (`dc2kit.bench.protocol`): the first call timed on
 its own, `warmup` untimed calls, then at least `runs` timed calls lasting at least `seconds`.
 
 Memory (`dc2kit.bench.memory`). The child takes its RSS after allocating the inputs as the

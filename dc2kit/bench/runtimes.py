@@ -13,14 +13,17 @@ peak RSS then holds that runtime, not PyTorch's ~200 MB as well.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from dc2kit.bench.errors import BenchError
 
 if TYPE_CHECKING:
     from dc2kit.bench.phone.runtime import DeviceSettings
@@ -33,9 +36,56 @@ INPUT_SEED = 0
 MAX_BLUR_RADIUS = 8.0  # defocus inputs are blur radii in pixels
 
 
+GRAPH_CODE_ROOT = Path(__file__).resolve().parents[1]  # the dc2kit package
+
+
+def graph_code_fingerprint() -> str:
+    """A short sha256 of the sources that define an exported graph (dc2kit.model, .convert), as
+    they are now (read afresh at each call: a workload pins the value it was made with)."""
+    digest = hashlib.sha256()
+    sources = [*GRAPH_CODE_ROOT.glob("model/*.py"), *GRAPH_CODE_ROOT.glob("convert/*.py")]
+    for source in sorted(sources):
+        name = source.relative_to(GRAPH_CODE_ROOT).as_posix()
+        digest.update(name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def check_graph_code(workload: Workload) -> None:
+    """Refuse to build or run the graph from sources other than those `workload` was made with
+    (edited, or checked out, since the run started): its row would claim other code."""
+    now = graph_code_fingerprint()
+    if now != workload.graph_code:
+        raise BenchError(
+            f"dc2kit/model or dc2kit/convert changed since the run started (graph code "
+            f"{workload.graph_code}, now {now}); rerun the benchmark on unchanging sources"
+        )
+
+
+@contextlib.contextmanager
+def built_from_pinned_sources(workload: Workload, artifact: Path) -> Iterator[None]:
+    """Around a build: refuse if the sources already differ from the workload's, and if they
+    changed during it, remove the cache entries it wrote (named by the workload's key, they would
+    claim code they were not built from) and refuse."""
+    check_graph_code(workload)
+    entries = f"{workload.artifact_key}*"
+    before = set(artifact.parent.glob(entries))
+    yield
+    try:
+        check_graph_code(workload)
+    except BenchError:
+        for entry in set(artifact.parent.glob(entries)) - before:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        raise
+
+
 @dataclass(frozen=True)
 class Workload:
-    """What to run: the network (preset, size, kernel-prediction formulation) and CPU threads."""
+    """What to run: the network (preset, size, kernel-prediction formulation) and CPU threads.
+
+    `graph_code` is the fingerprint of the graph's sources when the workload was made: the parent
+    makes it once per run and its children receive it, so the child that builds an artifact and
+    the one that measures it name the same cache entry even if the sources change in between.
+    """
 
     preset: str
     height: int
@@ -43,6 +93,7 @@ class Workload:
     threads: int
     formulation: str = "shift"
     weights: WeightsOrigin | None = None  # None: the preset's shipped weights
+    graph_code: str = field(default_factory=graph_code_fingerprint)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Workload:
@@ -65,17 +116,7 @@ class Workload:
         origin = self.origin
         tag = f"random{origin.seed}" if origin.kind == "random" else (origin.sha256 or "")[:12]
         stem = f"{self.preset}-{self.width}x{self.height}-{self.formulation}-{tag}"
-        return f"{stem}-code{graph_code_fingerprint()}"
-
-
-@functools.cache
-def graph_code_fingerprint() -> str:
-    """A short sha256 of the sources that define an exported graph (dc2kit.model, .convert)."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for source in sorted([*root.glob("model/*.py"), *root.glob("convert/*.py")]):
-        digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()[:10]
+        return f"{stem}-code{self.graph_code}"
 
 
 def benchmark_inputs(height: int, width: int) -> dict[str, np.ndarray]:

@@ -21,8 +21,8 @@ from typing import Any
 # Task name → (module, function taking the payload dict and returning a JSON-able result).
 # Named rather than imported: the child imports only what its task needs.
 TASKS = {
-    "model-build": ("dc2kit.bench.harness", "build_task"),
-    "model-measure": ("dc2kit.bench.harness", "measure_task"),
+    "model-build": ("dc2kit.bench.protocol", "build_task"),
+    "model-measure": ("dc2kit.bench.protocol", "measure_task"),
     "kernel_predict-measure": ("dc2kit.bench.micro", "measure_task"),
 }
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
