@@ -7,7 +7,6 @@ import torch
 
 from dc2kit.model import (
     DefocusError,
-    all_in_focus,
     defocus_map,
     defocus_pyramid,
     focus_disparity_at,
@@ -67,10 +66,6 @@ def test_nan_disparity_is_refused():
 def test_bad_lens_parameters(args):
     with pytest.raises(DefocusError):
         lens_blur_strength(*args)
-
-
-def test_all_in_focus_is_zero():
-    assert torch.count_nonzero(all_in_focus(torch.rand(1, 1, 8, 8))) == 0
 
 
 def test_pyramid_pools_and_divides():

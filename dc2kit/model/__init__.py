@@ -3,7 +3,6 @@
 from dc2kit.model.dc2 import PRESETS, DC2Config, DC2Net, DC2Output, ScaleOutput, preset_config
 from dc2kit.model.dc2_io import load_dc2, read_dc2_config, save_dc2
 from dc2kit.model.defocus import (
-    all_in_focus,
     defocus_map,
     defocus_pyramid,
     focus_disparity_at,
@@ -46,7 +45,6 @@ __all__ = [
     "ModelError",
     "RefinerConfig",
     "ScaleOutput",
-    "all_in_focus",
     "defocus_map",
     "defocus_pyramid",
     "focus_disparity_at",

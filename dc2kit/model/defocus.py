@@ -89,11 +89,6 @@ def focus_disparity_at(disparity: Tensor, x: float, y: float, window: int = 9) -
     return float(valid.float().median())
 
 
-def all_in_focus(like: Tensor) -> Tensor:
-    """The all-in-focus target: zero blur everywhere."""
-    return torch.zeros_like(like)
-
-
 def scale_pyramid(x: Tensor) -> tuple[Tensor, ...]:
     """`x` average-pooled to each of the network's scales, coarse (1/8) to full."""
     return tuple(F.avg_pool2d(x, f) if f > 1 else x for f in SCALE_FACTORS)
