@@ -7,3 +7,12 @@ depending on any other part of dc2kit.
 
 class Dc2kitError(Exception):
     """A request dc2kit refuses or cannot carry out; the message is one line naming the problem."""
+
+
+def one_line(message: object) -> str:
+    """A message (or an exception's text) folded onto one line: libheif's, OpenCV's and other
+    libraries' messages span lines, and every error dc2kit reports must not."""
+    text = " ".join(str(message).split())
+    if not text and isinstance(message, BaseException):
+        return type(message).__name__
+    return text

@@ -7,3 +7,5 @@ offers these tuples; the tests check them against `dc2kit.model.PRESETS` and `FO
 
 PRESET_NAMES: tuple[str, ...] = ("mobile", "paper")
 FORMULATIONS: tuple[str, ...] = ("reference", "shift", "im2col")
+# Training's forward pass: bf16 autocast, fp32, or auto (bf16 where the hardware has it natively).
+TRAIN_PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")

@@ -131,3 +131,11 @@ def test_unusable_exif_is_dropped_and_said(tmp_path, capsys, tags, gone, note):
     else:
         assert summary["camera_focus"] is None
     assert any(note in line for line in summary["notes"]), summary["notes"]
+
+
+def test_capture_info_names_rotation_not_exif_as_the_turns_source(tmp_path, capsys):
+    argv = [str(_photo(tmp_path, None)), *_depth16(tmp_path), "--rotation", "90"]
+    assert main(["capture", "info", *argv]) == 0, capsys.readouterr().err
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"image {H}x{W} as displayed (orientation 6)" in out
+    assert "EXIF orientation" not in out and "orientation 6 given by --rotation 90" in out

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from dc2kit.bench.runtimes import RunOnce, Runtime, Workload, benchmark_inputs, workload_model
-from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT, KernelPredictLowering
-
-TFLITE_PRECISIONS = ("fp32", "fp16", "int8", "w8a8")
-COMPOSITE_PRECISIONS = ("fp32", "fp16", "int8")  # w8a8 needs plain ops (quantize.py)
+from dc2kit.convert.targets import (
+    DEFAULT_KERNEL_PREDICT,
+    LOWERING_PRECISIONS,
+    KernelPredictLowering,
+)
 
 
 class TFLiteRuntime(Runtime):
@@ -134,10 +135,7 @@ class LowMemoryTFLiteRuntime(TFLiteRuntime):
 
 TFLITE_RUNTIMES: tuple[Runtime, ...] = tuple(
     kind(precision, lowering)
-    for lowering, precisions in (
-        (DEFAULT_KERNEL_PREDICT, TFLITE_PRECISIONS),
-        ("composite", COMPOSITE_PRECISIONS),
-    )
+    for lowering in (DEFAULT_KERNEL_PREDICT, "composite")
     for kind in (TFLiteRuntime, LowMemoryTFLiteRuntime)
-    for precision in precisions
+    for precision in LOWERING_PRECISIONS[lowering]
 )

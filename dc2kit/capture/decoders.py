@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from dc2kit.capture.errors import CaptureError, UnsupportedCaptureError
-from dc2kit.capture.files import one_line, read_file_bytes
+from dc2kit.capture.files import read_file_bytes
 from dc2kit.capture.limits import check_pixels
+from dc2kit.errors import one_line
 
 JPEG_ONLY = ("JPEG",)
 PNG_ONLY = ("PNG",)

@@ -13,15 +13,10 @@ from pathlib import Path
 
 from dc2kit.capture.errors import CaptureError
 from dc2kit.capture.limits import MAX_FILE_BYTES
+from dc2kit.errors import one_line
 
 # Opening a FIFO without O_NONBLOCK waits for a writer; regular files ignore the flag.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-
-
-def one_line(error: BaseException) -> str:
-    """A library's error text on one line (libheif's and OpenCV's messages span lines)."""
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
 
 
 def read_file_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:

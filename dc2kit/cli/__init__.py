@@ -22,9 +22,9 @@ from types import ModuleType
 from dc2kit import __version__
 from dc2kit.capture.limits import CAPTURE_LIMITS
 from dc2kit.cli import bench, capture, contract, export, info, inspect, render, samples, train
-from dc2kit.cli.common import VERBOSE_HELP, ArgumentParser, UsageError, one_line
+from dc2kit.cli.common import VERBOSE_HELP, ArgumentParser, UsageError
 from dc2kit.cli.quiet import other_libraries_logged
-from dc2kit.errors import Dc2kitError
+from dc2kit.errors import Dc2kitError, one_line
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     info,

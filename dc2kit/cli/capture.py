@@ -201,7 +201,8 @@ def _info_lines(summary: dict[str, Any]) -> Iterator[str]:
     depth = summary["depth"]
     yield f"[bold]{summary['file']}[/bold]: {summary['format']}"
     image = summary["image"]
-    where = f"(EXIF orientation {summary['orientation']})"
+    # The orientation code (1–8) may come from EXIF or a flag such as --rotation: notes say which.
+    where = f"(orientation {summary['orientation']})"
     if image is None:
         yield f"  no photo: the depth alone, as displayed {where}"
     else:

@@ -75,11 +75,6 @@ def keywords_for(
     return {name: getattr(args, name) for name in names if hasattr(args, name)} | given
 
 
-def one_line(text: str) -> str:
-    """A message folded onto one line (a wrapped library message must not break the contract)."""
-    return " ".join(text.split())
-
-
 def int_range(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in [low, high]."""
 

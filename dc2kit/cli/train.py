@@ -19,7 +19,7 @@ from dc2kit.cli.common import (
     print_result,
 )
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
-from dc2kit.names import PRESET_NAMES
+from dc2kit.names import PRESET_NAMES, TRAIN_PRECISIONS
 
 QUALITY_FOLDER = Path("benchmarks") / "quality"
 
@@ -163,7 +163,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=int_range(1, 256), default=2, help="CPU threads")
     train.add_argument(
         "--precision",
-        choices=("auto", "bf16", "fp32"),
+        choices=TRAIN_PRECISIONS,
         default="auto",
         help="bf16 autocast of the forward pass; auto: where the hardware has native bf16",
     )

@@ -35,6 +35,13 @@ KERNEL_PREDICT_LOWERINGS: tuple[KernelPredictLowering, ...] = ("composite", "ops
 DEFAULT_KERNEL_PREDICT: KernelPredictLowering = "ops"
 # w8a8 quantizes plain ops only: the quantizer leaves a composite and its decomposition float.
 W8A8_KERNEL_PREDICT: KernelPredictLowering = "ops"
+# The TFLite precisions each lowering can be built in (export refuses the others).
+LOWERING_PRECISIONS: dict[KernelPredictLowering, tuple[Precision, ...]] = {
+    lowering: tuple(
+        p for p in PRECISIONS["tflite"] if p != "w8a8" or lowering == W8A8_KERNEL_PREDICT
+    )
+    for lowering in KERNEL_PREDICT_LOWERINGS
+}
 # `--app-io` graphs take 8-bit photos; w8a8's calibration set holds the model's own inputs.
 APP_IO_PRECISIONS: dict[Target, tuple[Precision, ...]] = {
     target: tuple(p for p in PRECISIONS[target] if p != "w8a8") for target in TARGETS

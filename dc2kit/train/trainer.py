@@ -27,11 +27,11 @@ from dc2kit.model.dc2 import DC2Output
 from dc2kit.model.dc2_io import read_dc2_metadata, save_dc2
 from dc2kit.model.defocus import SCALE_FACTORS
 from dc2kit.model.errors import ModelError
+from dc2kit.names import TRAIN_PRECISIONS
 from dc2kit.train.data import Batch, SyntheticDualCamera, load_photos
 from dc2kit.train.errors import TrainError
 from dc2kit.train.optimizer_state import adam_state_tensors, load_adam_state
 
-PRECISIONS = ("auto", "bf16", "fp32")
 SCALE_LOSS_WEIGHT = 0.5  # each scale's fused output, beside the final image's weight 1
 DATA_VERSION = "dc2kit-synthetic-v2"
 
@@ -69,8 +69,8 @@ class TrainConfig:
             (self.validate_every >= 1, "validate-every must be ≥ 1"),
             (self.checkpoint_every >= 1, "checkpoint-every must be ≥ 1"),
             (
-                self.precision in PRECISIONS,
-                f"precision must be one of {PRECISIONS}, got {self.precision!r}",
+                self.precision in TRAIN_PRECISIONS,
+                f"precision must be one of {TRAIN_PRECISIONS}, got {self.precision!r}",
             ),
         )
         for ok, message in checks:
