@@ -10,6 +10,7 @@ from dc2kit.bench.memory import rss_increment_mb
 from dc2kit.bench.micro import SUITE, MicroConfig, run_child, run_micro
 from dc2kit.bench.micro_op import export_kernel_predict_tflite, make_inputs
 from dc2kit.bench.results import LOAD_END, LOAD_START
+from dc2kit.bench.runtimes import graph_code_fingerprint
 from dc2kit.convert.tflite import COMPOSITE_NAME, tflite_runner
 from dc2kit.convert.tflite_report import (
     composite_label,
@@ -80,10 +81,12 @@ def test_tiny_run_fills_the_schema(tiny_run):
     assert tflite_run.timings.load_ms > 0
 
 
-def test_tflite_model_is_cached_and_holds_one_named_composite(tiny_run):
-    _, work_dir, _ = tiny_run
+def test_tflite_model_is_cached_by_graph_code_and_holds_one_named_composite(tiny_run):
+    measurements, work_dir, _ = tiny_run
     (path,) = work_dir.glob("*.tflite")
-    assert path.name == f"kernel_predict_shift_k{K}_{WIDTH}x{HEIGHT}.tflite"
+    code = graph_code_fingerprint()
+    assert path.name == f"kernel_predict_shift_k{K}_{WIDTH}x{HEIGHT}-code{code}.tflite"
+    assert {m.provenance["graph_code"] for m in measurements} == {code}
     subgraphs = read_tflite_subgraphs(path)
     assert composite_names(subgraphs) == (COMPOSITE_NAME,)
     assert count_ops(subgraphs)[composite_label(COMPOSITE_NAME)] == 1

@@ -43,6 +43,7 @@ from dc2kit.bench.results import (
     load_provenance,
     provenance,
 )
+from dc2kit.bench.runtimes import graph_code_fingerprint
 from dc2kit.bench.timing import achieved_gflops, milliseconds, summarize, time_runs
 from dc2kit.bench.worker import failure, result, run_worker
 from dc2kit.convert.errors import first_line
@@ -196,12 +197,15 @@ def _measurement(
     )
 
 
-def _prepare(config: MicroConfig, work_dir: Path) -> tuple[MicroConfig, dict[str, Any] | None]:
+def _prepare(
+    config: MicroConfig, work_dir: Path, graph_code: str
+) -> tuple[MicroConfig, dict[str, Any] | None]:
     """Attach the cached model for TFLite; a conversion failure becomes the skip reason."""
     if config.engine != "tflite":
         return config, None
     try:
-        path = cached_tflite(work_dir, config.k, config.formulation, config.width, config.height)
+        size = (config.width, config.height)
+        path = cached_tflite(work_dir, config.k, config.formulation, *size, graph_code)
     except Exception as error:  # the converter raises anything; the suite goes on
         return config, {"error": f"conversion failed: {first_line(error)}"}
     return replace(config, model_path=str(path)), None
@@ -251,7 +255,7 @@ def run_micro(
     if unknown:
         raise ValueError(f"unknown engines {sorted(unknown)}; choose from {ENGINES}")
     threads = threads or os.cpu_count() or 1
-    origin = provenance(threads)
+    origin = {**provenance(threads), "graph_code": graph_code_fingerprint()}
     configs = grid(
         sizes, ks, formulations, engines, runs=runs, seconds=seconds, warmup=warmup, threads=threads
     )
@@ -262,7 +266,7 @@ def run_micro(
                 f"[{index}/{len(configs)}] {config.runtime} k={config.k} "
                 f"{config.width}x{config.height}"
             )
-        config, failure = _prepare(config, Path(work_dir))
+        config, failure = _prepare(config, Path(work_dir), origin["graph_code"])
         result = failure or run_child(config)
         measurements.append(_measurement(config, result, origin))
     return measurements

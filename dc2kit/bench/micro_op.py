@@ -1,7 +1,9 @@
 """The kernel-prediction op under test: its seeded inputs, and a TFLite module holding only it.
 
 The TFLite module is one `dc2kit.kernel_predict` composite around its decomposition, converted
-once per (formulation, k, size) and cached in a work dir, so a measuring child only loads it.
+once per (formulation, k, size, graph code) and cached in a work dir, so a measuring child only
+loads it. The graph code (`runtimes.graph_code_fingerprint`, pinned once per run) is in the file
+name: an entry converted from older sources is never measured as today's.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from dc2kit.bench.errors import BenchError
+from dc2kit.bench.runtimes import graph_code_fingerprint
 
 IMAGE_CHANNELS = 3
 
@@ -49,10 +54,15 @@ def export_kernel_predict_tflite(
     return path
 
 
-def cached_tflite(work_dir: Path, k: int, formulation: str, width: int, height: int) -> Path:
-    """The op-only .tflite for this configuration, converted on first use."""
-    path = work_dir / f"kernel_predict_{formulation}_k{k}_{width}x{height}.tflite"
+def cached_tflite(
+    work_dir: Path, k: int, formulation: str, width: int, height: int, graph_code: str
+) -> Path:
+    """The op-only .tflite for this configuration, converted on first use from the sources
+    `graph_code` names (refused if they changed since it was pinned)."""
+    path = work_dir / f"kernel_predict_{formulation}_k{k}_{width}x{height}-code{graph_code}.tflite"
     if not path.exists():
+        if graph_code_fingerprint() != graph_code:
+            raise BenchError("dc2kit/model or dc2kit/convert changed since the run started")
         work_dir.mkdir(parents=True, exist_ok=True)
         export_kernel_predict_tflite(path, k, formulation, width, height)
     return path

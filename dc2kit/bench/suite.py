@@ -40,6 +40,20 @@ def load_suite(name: str, path: str | Path = SUITES_FILE) -> dict[str, Any]:
     return suites[name]
 
 
+def weights_for_preset(
+    grid: dict[str, Any], preset: str, weights: WeightsChoice | None
+) -> WeightsChoice | None:
+    """The caller's weights for `preset`'s rows, except that a preset the section lists under
+    `random_weights` (none shipped for it) is timed with seeded random weights instead of the
+    shipped ones it lacks: latency does not depend on the values, and every row says RANDOM."""
+    from dc2kit.model.builder import WeightsChoice
+
+    asked_shipped = weights is None or weights.kind == "shipped"
+    if asked_shipped and preset in grid.get("random_weights", ()):
+        return WeightsChoice.random()
+    return weights
+
+
 def _run_model_grid(
     grid: dict[str, Any],
     work_dir: Path,
@@ -49,8 +63,10 @@ def _run_model_grid(
 ) -> None:
     """Runtimes x presets x sizes of the whole network, and the phone estimates of each."""
     for preset in grid["presets"]:
+        preset_weights = weights_for_preset(grid, preset, weights)
+        untrained = preset_weights is not None and preset_weights.kind == "random"
         for size in grid["sizes"]:
-            label = f"model {preset} {size}"
+            label = f"model {preset} {size}" + (" (RANDOM weights)" if untrained else "")
             progress(label)
             save(
                 "model.jsonl",
@@ -64,7 +80,7 @@ def _run_model_grid(
                     warmup=grid["warmup"],
                     work_dir=work_dir,
                     formulation=grid["formulation"],
-                    weights=weights,
+                    weights=preset_weights,
                     progress=lambda p, label=label: progress(f"{label}: {p.runtime} {p.stage}"),
                 ),
             )
