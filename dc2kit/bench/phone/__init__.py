@@ -1,7 +1,8 @@
 """Phone runners: Android over adb with LiteRT's `benchmark_model`, Core ML through coremltools.
 
-Modules: `android` (the adb runner), `output` (reading the tool's log), `coreml` (the Core ML
-runner and compute-plan summary), `common` (their errors and accelerator names).
+Modules: `android` (the adb runner), `log` (reading the tool's log), `output` (the log as a
+result, refused where delegation fell short), `coreml` (the Core ML runner and compute-plan
+summary), `common` (their errors and accelerator names).
 
 Neither runs without hardware, so the parts that decide what a figure means are pure functions
 tested on their own: the exact adb command lines, the parsing of `benchmark_model`'s output and the
@@ -39,7 +40,8 @@ from dc2kit.bench.phone.coreml import (
     coreml_configurations,
     summarize_plan,
 )
-from dc2kit.bench.phone.output import parse_benchmark_model, read_benchmark_output
+from dc2kit.bench.phone.log import read_benchmark_output
+from dc2kit.bench.phone.output import parse_benchmark_model
 
 __all__ = [
     "ANDROID_ACCELERATORS",
