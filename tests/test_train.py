@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from dataclasses import replace
 
 import pytest
 import torch
 
-from dc2kit.model import DC2Net, load_dc2, preset_config
+from dc2kit.model import CheckpointError, DC2Net, load_dc2, preset_config
 from dc2kit.model.dc2_io import read_dc2_metadata, save_dc2
 from dc2kit.model.synthetic import synthetic_scene
 from dc2kit.train.errors import TrainError
@@ -179,3 +180,20 @@ def test_a_run_started_from_an_earlier_architecture_says_so_and_starts_where_it_
     inputs = synthetic_scene(32, 32)
     with torch.no_grad():
         torch.testing.assert_close(trainer.model.eval()(*inputs).image, earlier(*inputs).image)
+
+
+def test_a_failed_checkpoint_save_keeps_the_last_one_and_leaves_nothing_behind(
+    tmp_path, monkeypatch
+):
+    out = tmp_path / "run.safetensors"
+    trainer = Trainer(TrainConfig(steps=1, **SMALL), out)
+    trainer.save()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    saved = out.read_bytes()
+    bad_state = {"adam.step": torch.zeros(1)}  # lacks the train. prefix: refused mid-save
+    monkeypatch.setattr("dc2kit.train.trainer.adam_state_tensors", lambda *_: bad_state)
+    with pytest.raises(CheckpointError, match=r"must start with 'train\.'"):
+        trainer.save()
+    assert out.read_bytes() == saved and list(tmp_path.iterdir()) == [out]

@@ -3,8 +3,6 @@ the header, so a file rebuilds the exact network it holds, at any size."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -29,25 +27,16 @@ def save_dc2(
     training_tensors: Mapping[str, Tensor] | None = None,
 ) -> None:
     """Write weights and config (plus extra metadata and, for a resumable training checkpoint,
-    `train.`-prefixed tensors) to a safetensors file atomically, with umask-based permissions."""
-    path = Path(path)
+    `train.`-prefixed tensors) to a safetensors file at `path`. Not atomic by itself (`model/`
+    imports nothing else of dc2kit): a caller that publishes a file wraps it in
+    `dc2kit.atomic.atomic_output`, as training and shipping do."""
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
     for name, tensor in (training_tensors or {}).items():
         if not name.startswith(TRAINING_PREFIX):
             raise CheckpointError(f"training tensor {name!r} must start with {TRAINING_PREFIX!r}")
         tensors[name] = tensor.detach().contiguous().cpu()
     header = {**(metadata or {}), "format": CHECKPOINT_FORMAT, "config": model.config.to_json()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=header)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a user expects
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_file(tensors, str(path), metadata=header)
 
 
 def read_dc2_metadata(path: str | Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from dc2kit.atomic import write_atomically
+from dc2kit.atomic import atomic_output, write_atomically
 from dc2kit.model import load_dc2
 from dc2kit.model.dc2_io import read_dc2_metadata, save_dc2
 from dc2kit.train.data import TARGET_BLUR_RANGE, TASK_WEIGHTS, TASKS, W_BLUR_RANGE
@@ -20,7 +20,8 @@ def ship_weights(checkpoint: Path, out: Path, quality: Path | None = None) -> Pa
     metadata = read_dc2_metadata(checkpoint)
     if "training" not in metadata:
         raise TrainError(f"{checkpoint}: no training facts to ship")
-    save_dc2(load_dc2(checkpoint), out, metadata={"training": metadata["training"]})
+    with atomic_output(out) as temporary:
+        save_dc2(load_dc2(checkpoint), temporary, metadata={"training": metadata["training"]})
     return write_model_card(out, quality)
 
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dc2kit.atomic import atomic_output
 from dc2kit.metrics import psnr
 from dc2kit.model import DC2Net, preset_config
 from dc2kit.model.dc2 import DC2Output
@@ -251,12 +252,13 @@ class Trainer:
     def save(self) -> Path:
         self.model.cpu()
         try:
-            save_dc2(
-                self.model,
-                self.out,
-                metadata={"training": json.dumps(self.facts())},
-                training_tensors=adam_state_tensors(self.model, self.optimizer),
-            )
+            with atomic_output(self.out) as temporary:  # a killed run keeps its last checkpoint
+                save_dc2(
+                    self.model,
+                    temporary,
+                    metadata={"training": json.dumps(self.facts())},
+                    training_tensors=adam_state_tensors(self.model, self.optimizer),
+                )
         finally:
             self.model.to(self.device)
         return self.out
