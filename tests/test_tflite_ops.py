@@ -1,9 +1,9 @@
 """The default TFLite lowering (`--kernel-predict ops`): the mobile preset as plain ops, fully
 delegated to XNNPACK.
 
-The artifact is the session's one CLI export (conftest's `mobile_tflite_cli`: convert, parity,
-publish); conversion dominates the time. The composite artifact's verdicts are checked in
-test_tflite.py on the artifacts it builds.
+The fp32 artifact (and the fp16, int8 and w8a8 ones quantized from it) is the session's one CLI
+export (conftest's `mobile_tflite_cli`: convert, parity, publish); conversion dominates the time.
+The composite artifact's verdicts are checked in test_tflite.py on the artifacts it builds.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import MOBILE_TFLITE_SIZE
 
+from dc2kit.calibration import calibration_set
 from dc2kit.cli import main
 from dc2kit.convert.export_options import options_from_manifest
 from dc2kit.convert.manifest import read_manifest
@@ -46,6 +48,17 @@ def test_quantized_ops_artifacts_stay_one_xnnpack_partition(published, tmp_path,
     assert (residency.partitions, residency.undelegated) == (1, {})
     assert residency.fully_accelerated
     assert quantized.stat().st_size < 0.8 * published[0].stat().st_size  # 2- or 1-byte weights
+
+
+def test_the_w8a8_ops_artifact_is_one_complete_xnnpack_partition(published, tmp_path):
+    """Full-integer on the real mobile graph: calibrated on dc2kit's own set (data engine scenes
+    and the sample captures at the export size), every op still in XNNPACK's one partition."""
+    height, width = MOBILE_TFLITE_SIZE
+    calibration = calibration_set(height, width, synthetic=2)
+    w8a8 = quantize_tflite(published[0], tmp_path / "w8a8.tflite", "w8a8", calibration)
+    residency = xnnpack_residency(w8a8)
+    assert residency.complete, residency  # one partition, nothing left out, fully accelerated
+    assert residency.delegated_ops == len(read_tflite_subgraphs(w8a8)[0].ops)
 
 
 def test_ops_artifact_has_no_composite_gather_or_high_rank_tensor(published):

@@ -30,6 +30,7 @@ from dc2kit.bench.results import Measurement
 from dc2kit.bench.runtimes import Runtime, Workload
 from dc2kit.bench.worker import failure, result, run_worker
 from dc2kit.convert.manifest import git_commit
+from dc2kit.convert.targets import DEFAULT_FORMULATION
 
 if TYPE_CHECKING:
     from dc2kit.model.builder import WeightsChoice
@@ -137,7 +138,7 @@ def run_benchmarks(
     seconds: float = DEFAULT_SECONDS,
     warmup: int = DEFAULT_WARMUP,
     work_dir: str | Path,
-    formulation: str = "shift",
+    formulation: str = DEFAULT_FORMULATION,
     weights: WeightsChoice | None = None,
     progress: Callable[[BenchProgress], None] | None = None,
     device: DeviceSettings | None = None,

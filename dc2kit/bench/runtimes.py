@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dc2kit.bench.errors import BenchError
+from dc2kit.convert.targets import DEFAULT_FORMULATION
 
 if TYPE_CHECKING:
     from dc2kit.bench.phone.runtime import DeviceSettings
@@ -91,7 +92,7 @@ class Workload:
     height: int
     width: int
     threads: int
-    formulation: str = "shift"
+    formulation: str = DEFAULT_FORMULATION
     weights: WeightsOrigin | None = None  # None: the preset's shipped weights
     graph_code: str = field(default_factory=graph_code_fingerprint)
 

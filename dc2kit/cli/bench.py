@@ -18,7 +18,7 @@ from dc2kit.cli.common import (
 )
 from dc2kit.cli.quiet import phases
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
-from dc2kit.convert.targets import EXPORTABLE_FORMULATIONS
+from dc2kit.convert.targets import DEFAULT_FORMULATION, EXPORTABLE_FORMULATIONS
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -159,7 +159,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="and at least this long",
     )
     bench.add_argument("--warmup", type=int_range(0, 10_000), default=DEFAULT_WARMUP)
-    bench.add_argument("--formulation", choices=EXPORTABLE_FORMULATIONS, default="shift")
+    bench.add_argument(
+        "--formulation", choices=EXPORTABLE_FORMULATIONS, default=DEFAULT_FORMULATION
+    )
     bench.add_argument("--work-dir", default="build/bench-models", help="cache of exported models")
     bench.add_argument(
         "--json", metavar="FILE", type=output_file(), help="write the results (with provenance)"

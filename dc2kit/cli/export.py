@@ -21,6 +21,7 @@ from dc2kit.cli.contract import add_case_arguments
 from dc2kit.cli.quiet import phases
 from dc2kit.cli.weights import add_weights_arguments, resolved_weights
 from dc2kit.convert.targets import (
+    DEFAULT_FORMULATION,
     DEFAULT_KERNEL_PREDICT,
     EXPORTABLE_FORMULATIONS,
     KERNEL_PREDICT_LOWERINGS,
@@ -206,7 +207,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_weights_arguments(export)
     export.add_argument("--size", type=model_size, default=(384, 512), help="WxH (default 512x384)")
     export.add_argument("--precision", choices=get_args(Precision), default="fp16")
-    export.add_argument("--formulation", choices=EXPORTABLE_FORMULATIONS, default="shift")
+    export.add_argument(
+        "--formulation", choices=EXPORTABLE_FORMULATIONS, default=DEFAULT_FORMULATION
+    )
     export.add_argument("--outputs", choices=OUTPUT_SETS, default="image")
     export.add_argument("--channels-last", action="store_true", help="TFLite: NHWC inputs/outputs")
     export.add_argument("--image-io", action="store_true", help="Core ML: image inputs/outputs")

@@ -8,14 +8,13 @@ module registers it; re-importing (or reloading) overrides the same entry, so it
 The node's string argument picks the formulation, mirroring `dc2kit.model.kernel_predict`:
 
 - `shift`: k² static slices of the edge-padded image, each times one kernel channel, summed.
-- `im2col`: a depthwise one-hot conv gathers the neighbourhood, a multiply by the kernels tiled
-  per colour applies them and a dense 1×1 conv of a block-diagonal ones matrix sums each
-  channel's taps.
+- `im2col`: per colour channel, a one-hot conv gathers the neighbourhood, a multiply by the
+  kernels applies them and a 1×1 conv of ones sums the taps; the channels are concatenated.
 
 `reference` has no lowering: `export_coreml` refuses it as `export_tflite` does
 (`dc2kit.convert.wrap.refuse_unexportable`), and a node naming it fails here.
 
-Both use only slice_by_index, concat, mul, add, tile and conv: no gather, scatter or pad op.
+Both use only slice_by_index, concat, mul, add and conv: no gather, scatter or pad op.
 """
 
 from __future__ import annotations
@@ -67,16 +66,28 @@ def shift_formulation(image: Var, kernels: Var, k: int, name: str) -> Var:
 
 
 def im2col_formulation(image: Var, kernels: Var, k: int, name: str) -> Var:
-    """One-hot depthwise conv → multiply by tiled kernels → block-diagonal 1×1 conv."""
-    c = image.shape[1]
+    """Per channel: one-hot conv → multiply by the kernels → 1×1 conv of ones; then concat."""
+    n, c, h, w = image.shape
     taps = k * k
     padded = edge_pad(image, k // 2, name)
-    one_hot = np.tile(np.eye(taps, dtype=np.float32).reshape(taps, 1, k, k), (c, 1, 1, 1))
-    patches = mb.conv(x=padded, weight=one_hot, groups=c, pad_type="valid", name=f"{name}_patches")
-    tiled = mb.tile(x=kernels, reps=[1, c, 1, 1], name=f"{name}_kernels_tiled")
-    weighted = mb.mul(x=patches, y=tiled, name=f"{name}_weighted")
-    tap_sum = np.repeat(np.eye(c, dtype=np.float32), taps, axis=1).reshape(c, c * taps, 1, 1)
-    return mb.conv(x=weighted, weight=tap_sum, pad_type="valid", name=name)
+    one_hot = np.eye(taps, dtype=np.float32).reshape(taps, 1, k, k)
+    ones = np.ones((1, taps, 1, 1), np.float32)
+    channels = []
+    for channel in range(c):
+        plane = mb.slice_by_index(
+            x=padded,
+            begin=[0, channel, 0, 0],
+            end=[n, channel + 1, h + k - 1, w + k - 1],
+            name=f"{name}_plane_{channel}",
+        )
+        patches = mb.conv(
+            x=plane, weight=one_hot, pad_type="valid", name=f"{name}_patches_{channel}"
+        )
+        weighted = mb.mul(x=patches, y=kernels, name=f"{name}_weighted_{channel}")
+        channels.append(
+            mb.conv(x=weighted, weight=ones, pad_type="valid", name=f"{name}_sum_{channel}")
+        )
+    return mb.concat(values=channels, axis=1, name=name)
 
 
 def kernel_size_of_var(kernels: Var) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from dc2kit.convert.quantize import CalibrationSet
 from dc2kit.convert.targets import (
+    DEFAULT_FORMULATION,
     DEFAULT_KERNEL_PREDICT,
     SUFFIXES,
     KernelPredictLowering,
@@ -27,7 +28,7 @@ class ExportOptions:
     width: int
     precision: str
     weights: WeightsChoice = field(default_factory=WeightsChoice)  # shipped unless said otherwise
-    formulation: Formulation = "shift"
+    formulation: Formulation = DEFAULT_FORMULATION
     outputs: OutputSet = "image"
     channels_last: bool = False  # TFLite: NHWC inputs and outputs
     image_io: bool = False  # Core ML: RGB image inputs and output, fp16 grayscale maps

@@ -5,7 +5,7 @@
   native kernel; the CPU interpreter calls its decomposition subgraph, outside XNNPACK's
   partition, and no GPU delegate knows the composite.
 - `ops` (default, `targets.DEFAULT_KERNEL_PREDICT`): the same 4-D graph inlined as plain ops
-  (`shift`: SLICE, MUL, ADD, CONCATENATION; `im2col`: DEPTHWISE_CONV_2D, MUL, CONV_2D), which
+  (`shift`: SLICE, MUL, ADD, CONCATENATION; `im2col`: SLICE, CONV_2D, MUL, CONCATENATION), which
   XNNPACK and the GPU delegates take whole.
 
 Both compute `dc2kit.model.kernel_predict`'s formulation; only the graph's wrapping differs.
@@ -29,7 +29,6 @@ from dc2kit.model.kernel_predict import (
 )
 
 COMPOSITE_NAME = "dc2kit.kernel_predict"
-IMAGE_CHANNELS = 3  # DC2Net's refiners apply their kernels to RGB images
 
 
 class CompositeKernelPredict(nn.Module):
@@ -44,23 +43,18 @@ class CompositeKernelPredict(nn.Module):
         self,
         kernel_size: int,
         formulation: str,
-        channels: int = IMAGE_CHANNELS,
         composite: bool = True,
     ) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.formulation = formulation
-        self.channels = channels
         self.composite = composite
         if formulation == "im2col":
             cpu = torch.device("cpu")
-            gather = one_hot_taps(channels, kernel_size, torch.float32, cpu)
+            gather = one_hot_taps(kernel_size, torch.float32, cpu)
             self.register_buffer("gather_taps", gather, persistent=False)
-            self.register_buffer(
-                "sum_taps",
-                tap_sum_weights(channels, kernel_size, torch.float32, cpu),
-                persistent=False,
-            )
+            tap_sum = tap_sum_weights(kernel_size, torch.float32, cpu)
+            self.register_buffer("sum_taps", tap_sum, persistent=False)
 
     def _decomposition(self, image: Tensor, kernels: Tensor) -> Tensor:
         if self.formulation != "im2col":

@@ -33,9 +33,18 @@ def _quantization_recipe(precision: str) -> list[dict]:
     from ai_edge_quantizer import qtyping, recipe, recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
-    if precision == "int8":
-        return recipe.dynamic_wi8_afp32()
     manager = recipe_manager.RecipeManager()
+    if precision == "int8":
+        manager.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        # The im2col kernel prediction's one-hot gather (a 1 → k² conv, which TFLite stores as
+        # DEPTHWISE_CONV_2D) stays float: XNNPACK has no hybrid depthwise kernel, and its
+        # weights are 0 and 1 on k² × k² elements, nothing to save.
+        manager.add_quantization_config(
+            regex=".*",
+            operation_name=qtyping.TFLOperationName.DEPTHWISE_CONV_2D,
+            algorithm_key=AlgorithmName.NO_QUANTIZE,
+        )
+        return manager.get_quantization_recipe()
     manager.add_weight_only_config(
         regex=".*",
         operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,

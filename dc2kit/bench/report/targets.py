@@ -35,7 +35,7 @@ from dc2kit.bench.report.text import (
     share_of_peak,
 )
 from dc2kit.bench.results import Measurement
-from dc2kit.convert.targets import DEFAULT_KERNEL_PREDICT
+from dc2kit.convert.targets import DEFAULT_FORMULATION, DEFAULT_KERNEL_PREDICT
 
 EAGER_RUNTIMES = ("torch", "torch-eager")
 FORMULATIONS = ("reference", "shift", "im2col")  # as in dc2kit.model, which would import torch
@@ -67,7 +67,9 @@ def _verdict(flags: Sequence[bool]) -> str:
 def tflite_target(measured: list[Entry]) -> TargetResult:
     """TFLite fp32 (the lowering `export` ships) vs PyTorch eager, mobile preset at 512×384, p50
     at equal thread counts."""
-    model = at_size(in_suite(measured, MODEL_SUITE), 512, 384, preset="mobile")
+    model = at_size(
+        in_suite(measured, MODEL_SUITE), 512, 384, preset="mobile", formulation=DEFAULT_FORMULATION
+    )
     eager = by_threads(
         e for e in model if e.measurement.runtime in EAGER_RUNTIMES and is_fp32(e.measurement)
     )
@@ -226,7 +228,12 @@ def memory_target(measured: list[Entry]) -> TargetResult:
     Unlike the latency targets this one keeps busy rows (and says which): other processes take
     cores, not this process's allocations, so a busy machine changes the times, not the peak.
     """
-    mobile = at_size(in_suite(measured, MODEL_SUITE), *MEMORY_SIZE, preset="mobile")
+    mobile = at_size(
+        in_suite(measured, MODEL_SUITE),
+        *MEMORY_SIZE,
+        preset="mobile",
+        formulation=DEFAULT_FORMULATION,
+    )
     tflite = {
         e.measurement.runtime: e for e in mobile if e.measurement.runtime.startswith("tflite")
     }
