@@ -55,3 +55,14 @@ def test_lowmem_runtime_shares_the_artifact_and_saves_the_predicted_buffers(tfli
     saved = rss_increment_mb(default) - rss_increment_mb(lowmem)
     predicted = (cost.total_bytes - cost.largest_bytes) / MIB
     assert saved == pytest.approx(predicted, rel=0.25)
+
+
+def test_im2col_adds_one_gather_convolution_per_colour_channel_per_call():
+    height, width = 192, 256
+    config = preset_config("mobile", height, width)
+    shift, im2col = (indirection_cost(config, f) for f in ("shift", "im2col"))
+    refiners, scales, colours, k = 2, 4, 3, config.kernel_size
+    pixels = sum((height >> s) * (width >> s) for s in range(scales))  # 1, 1/2, 1/4, 1/8
+    assert im2col.convolutions - shift.convolutions == refiners * scales * colours
+    assert im2col.total_bytes - shift.total_bytes == refiners * colours * 8 * k * k * pixels
+    assert indirection_cost(config) == im2col  # what export ships

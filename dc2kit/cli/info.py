@@ -24,6 +24,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from dc2kit.bench.estimate import ACCELERATORS, model_traffic, roofline_estimate
     from dc2kit.bench.footprint import MIB, indirection_cost
+    from dc2kit.convert.targets import DEFAULT_FORMULATION
     from dc2kit.model import preset_config
     from dc2kit.model.summary import model_costs
 
@@ -52,6 +53,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                     "xnnpack_indirection_mib": round(indirection.total_bytes / MIB, 2),
                     "xnnpack_indirection_transient_mib": round(indirection.largest_bytes / MIB, 2),
                     "indirection_convolutions": indirection.convolutions,
+                    "indirection_formulation": DEFAULT_FORMULATION,  # as export lowers it
                 },
                 "estimates": [
                     {
