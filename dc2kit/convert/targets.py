@@ -28,7 +28,7 @@ GATES_DB: dict[Precision, float] = {  # minimum PSNR
 # `reference` (unfold and a replicate-mode pad) has no portable lowering; see wrap.py.
 EXPORTABLE_FORMULATIONS: tuple[str, ...] = ("shift", "im2col")
 # What `export` and `bench` use unless asked: convolutions, which delegates run best (the mobile
-# preset's TFLite at 512×384 on XNNPACK: 1.4× faster than `shift`; benchmarks/REPORT.md).
+# preset's TFLite at 512×384 on XNNPACK: 367 ms against 448 ms with `shift`; benchmarks/REPORT.md).
 DEFAULT_FORMULATION = "im2col"
 # TFLite: each kernel-prediction call as one named composite (for NPU compilers) or as plain ops
 # (what XNNPACK and the GPU delegates run whole); see tflite_lowering.py.

@@ -11,7 +11,7 @@ normalisation. Three formulations compute it:
 - `im2col`: per colour channel, a one-hot conv (1 → k² channels) gathers the neighbourhood, a
   multiply applies the kernels as they come (no tiling) and a 1×1 conv of ones sums the taps;
   few ops, a k² intermediate per channel. Convolutions are what delegates run best: on XNNPACK
-  the mobile preset at 512×384 runs 1.4× faster than with `shift`'s hundreds of slices.
+  the mobile preset at 512×384 runs 1.2× faster than with `shift`'s hundreds of slices.
 
 `shift` and `im2col` are strictly 4-D and use no unfold, gather or replicate-mode pad (edge padding
 is built from slices and concat), so every exporter can lower them. `dc2kit::kernel_predict` keeps
