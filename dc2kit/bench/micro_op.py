@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dc2kit.bench.errors import BenchError
-from dc2kit.bench.runtimes import graph_code_fingerprint
+from dc2kit.bench.runtimes import check_sources_unchanged
 
 IMAGE_CHANNELS = 3
 
@@ -61,8 +60,7 @@ def cached_tflite(
     `graph_code` names (refused if they changed since it was pinned)."""
     path = work_dir / f"kernel_predict_{formulation}_k{k}_{width}x{height}-code{graph_code}.tflite"
     if not path.exists():
-        if graph_code_fingerprint() != graph_code:
-            raise BenchError("dc2kit/model or dc2kit/convert changed since the run started")
+        check_sources_unchanged(graph_code)
         work_dir.mkdir(parents=True, exist_ok=True)
         export_kernel_predict_tflite(path, k, formulation, width, height)
     return path

@@ -51,15 +51,20 @@ def graph_code_fingerprint() -> str:
     return digest.hexdigest()[:10]
 
 
-def check_graph_code(workload: Workload) -> None:
-    """Refuse to build or run the graph from sources other than those `workload` was made with
-    (edited, or checked out, since the run started): its row would claim other code."""
+def check_sources_unchanged(graph_code: str) -> None:
+    """Refuse to build or run a graph from sources other than those `graph_code` pinned (edited,
+    or checked out, since the run started): its row would claim other code."""
     now = graph_code_fingerprint()
-    if now != workload.graph_code:
+    if now != graph_code:
         raise BenchError(
             f"dc2kit/model or dc2kit/convert changed since the run started (graph code "
-            f"{workload.graph_code}, now {now}); rerun the benchmark on unchanging sources"
+            f"{graph_code}, now {now}); rerun the benchmark on unchanging sources"
         )
+
+
+def check_graph_code(workload: Workload) -> None:
+    """`check_sources_unchanged` for the code `workload` was made with."""
+    check_sources_unchanged(workload.graph_code)
 
 
 @contextlib.contextmanager

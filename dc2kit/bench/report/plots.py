@@ -22,9 +22,9 @@ from dc2kit.bench.report.load import (
     p50_of,
     precision_of,
 )
-from dc2kit.bench.report.targets import FORMULATIONS
 from dc2kit.bench.report.text import size_text
 from dc2kit.bench.results import Measurement
+from dc2kit.names import FORMULATIONS
 
 MODEL_PLOT = "model_latency.png"
 MICRO_TIME_PLOT = "kernel_predict_time.png"

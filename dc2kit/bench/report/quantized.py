@@ -11,18 +11,14 @@ load.as_measured), so a speed-up that comes from delegation rather than from int
 from __future__ import annotations
 
 from dc2kit.bench.report.load import (
-    MODEL_SUITE,
     Entry,
-    at_size,
     busy_load,
     by_threads,
-    in_suite,
     p50_of,
     sortable,
 )
-from dc2kit.bench.report.targets import TargetResult
+from dc2kit.bench.report.targets import TargetResult, shipped_mobile
 from dc2kit.bench.report.text import number_text, ratio_text
-from dc2kit.convert.targets import DEFAULT_FORMULATION
 
 W8A8_SPEEDUP = 1.8
 W8A8_SIZE = (512, 384)
@@ -43,12 +39,7 @@ def _machine(*entries: Entry) -> str:
 
 def w8a8_target(timed_rows: list[Entry]) -> TargetResult:
     """p50 of `tflite-fp32` over `tflite-w8a8` at equal thread counts (busy rows kept, marked)."""
-    mobile = at_size(
-        in_suite(timed_rows, MODEL_SUITE),
-        *W8A8_SIZE,
-        preset="mobile",
-        formulation=DEFAULT_FORMULATION,
-    )
+    mobile = shipped_mobile(timed_rows, *W8A8_SIZE)
     fp32 = by_threads(e for e in mobile if e.measurement.runtime == FP32_RUNTIME)
     w8a8 = by_threads(e for e in mobile if e.measurement.runtime == W8A8_RUNTIME)
     rows, verdicts = [], []

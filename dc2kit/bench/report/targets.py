@@ -35,11 +35,13 @@ from dc2kit.bench.report.text import (
     share_of_peak,
 )
 from dc2kit.bench.results import Measurement
-from dc2kit.convert.targets import DEFAULT_FORMULATION, DEFAULT_KERNEL_PREDICT
+from dc2kit.convert.targets import (
+    DEFAULT_FORMULATION,
+    DEFAULT_KERNEL_PREDICT,
+    EXPORTABLE_FORMULATIONS,
+)
 
 EAGER_RUNTIMES = ("torch", "torch-eager")
-FORMULATIONS = ("reference", "shift", "im2col")  # as in dc2kit.model, which would import torch
-EXPORTED_FORMULATIONS = FORMULATIONS[1:]
 TFLITE_SPEEDUP = 1.5
 FORMULATION_SPEEDUP = 3.0
 FORMULATION_MEMORY = 1 / 3
@@ -60,6 +62,13 @@ class TargetResult:
     rows: tuple[tuple[str, ...], ...] = ()
 
 
+def shipped_mobile(entries: list[Entry], width: int, height: int) -> list[Entry]:
+    """The model suite's mobile rows at width × height in the formulation `export` ships: the
+    rows the latency, memory and w8a8 targets compare."""
+    mobile = {"preset": "mobile", "formulation": DEFAULT_FORMULATION}
+    return at_size(in_suite(entries, MODEL_SUITE), width, height, **mobile)
+
+
 def _verdict(flags: Sequence[bool]) -> str:
     return "no data" if not flags else "met" if all(flags) else "not met"
 
@@ -67,9 +76,7 @@ def _verdict(flags: Sequence[bool]) -> str:
 def tflite_target(measured: list[Entry]) -> TargetResult:
     """TFLite fp32 (the lowering `export` ships) vs PyTorch eager, mobile preset at 512×384, p50
     at equal thread counts."""
-    model = at_size(
-        in_suite(measured, MODEL_SUITE), 512, 384, preset="mobile", formulation=DEFAULT_FORMULATION
-    )
+    model = shipped_mobile(measured, 512, 384)
     eager = by_threads(
         e for e in model if e.measurement.runtime in EAGER_RUNTIMES and is_fp32(e.measurement)
     )
@@ -132,7 +139,7 @@ def formulation_target(measured: list[Entry]) -> TargetResult:
     rows, verdicts = [], defaultdict(list)
     for engine, k, formulation in sorted(cells, key=lambda key: (key[0], sortable(key[1]), key[2])):
         reference = cells.get((engine, k, "reference"))
-        if formulation not in EXPORTED_FORMULATIONS or reference is None:
+        if formulation not in EXPORTABLE_FORMULATIONS or reference is None:
             continue
         row, met = _formulation_row(
             engine, k, formulation, reference, cells[(engine, k, formulation)]
@@ -228,12 +235,7 @@ def memory_target(measured: list[Entry]) -> TargetResult:
     Unlike the latency targets this one keeps busy rows (and says which): other processes take
     cores, not this process's allocations, so a busy machine changes the times, not the peak.
     """
-    mobile = at_size(
-        in_suite(measured, MODEL_SUITE),
-        *MEMORY_SIZE,
-        preset="mobile",
-        formulation=DEFAULT_FORMULATION,
-    )
+    mobile = shipped_mobile(measured, *MEMORY_SIZE)
     tflite = {
         e.measurement.runtime: e for e in mobile if e.measurement.runtime.startswith("tflite")
     }
